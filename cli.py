@@ -1,0 +1,2 @@
+from pipeline.cli import main
+main()

@@ -1,0 +1,128 @@
+"""The engine interface and the registry that finds engines through entry points.
+
+Every engine, built-in or third-party, is a subclass of :class:`Engine` published in the
+``voicetrack.engines`` entry-point group.  The registry loads an engine class only when a
+voice asks for it, so a heavy library (torch, onnxruntime) is imported only when used.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import ClassVar
+
+from pipeline.errors import VoiceError, VoiceUnavailable
+from pipeline.model import Audio, VoiceSpec
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "voicetrack.engines"
+
+
+class Engine(ABC):
+    """A speech engine bound to one voice.
+
+    Subclasses set ``name`` (the ``engine`` key of a voice profile) and ``licence``;
+    ``check`` says whether a voice can be loaded here without loading it; the constructor
+    loads the model once, and ``synthesize`` is then called once per sentence.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    supports_speed: ClassVar[bool] = True
+    #: Keys of a voice profile this engine reads, beyond speed and gain_db.
+    options: ClassVar[frozenset[str]] = frozenset({"model"})
+
+    def __init__(self, spec: VoiceSpec, root: Path):
+        self.spec = spec
+        self.root = root
+
+    @classmethod
+    @abstractmethod
+    def check(cls, spec: VoiceSpec, root: Path) -> None:
+        """Raise :class:`VoiceUnavailable` (with a hint naming the fix) when ``spec`` cannot
+        be loaded on this machine. Must be cheap: no model loading."""
+
+    @classmethod
+    def licence(cls, spec: VoiceSpec) -> str:
+        """The licence of the voice ``spec`` names, for ``voicetrack voices``."""
+        return "unknown"
+
+    @property
+    @abstractmethod
+    def sample_rate(self) -> int:
+        """Sample rate of the audio ``synthesize`` returns."""
+
+    @abstractmethod
+    def identity(self) -> str:
+        """Everything that changes this voice's output besides the text: engine version,
+        a hash of the model file, voice options. Part of every cache key."""
+
+    @abstractmethod
+    def synthesize(self, text: str, speed: float = 1.0) -> Audio:
+        """Speak one sentence. ``speed`` > 1 is faster. Raise SynthesisError on failure."""
+
+
+_registered: dict[str, type[Engine]] = {}
+_entry_points_loaded = False
+
+
+def register(engine: type[Engine]) -> None:
+    """Add an engine class by hand (tests, embedding)."""
+    _registered[engine.name] = engine
+
+
+def unregister(name: str) -> None:
+    _registered.pop(name, None)
+
+
+def _discover() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _registered:
+            continue
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken plug-in must not break the others
+            log.warning("engine plug-in %s could not be loaded: %s", ep.name, exc)
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Engine)):
+            log.warning("entry point %s is not an Engine subclass; ignored", ep.value)
+            continue
+        _registered[ep.name] = cls
+
+
+def engine_names() -> list[str]:
+    _discover()
+    return sorted(_registered)
+
+
+def engine_class(name: str) -> type[Engine]:
+    _discover()
+    try:
+        return _registered[name]
+    except KeyError:
+        known = ", ".join(sorted(_registered)) or "none"
+        raise VoiceError(f"unknown engine {name!r} (installed engines: {known})") from None
+
+
+def load_engine(spec: VoiceSpec, root: Path) -> Engine:
+    cls = engine_class(spec.engine)
+    cls.check(spec, root)
+    return cls(spec, root)
+
+
+def require_module(module: str, pip_name: str, engine: str) -> None:
+    """Raise VoiceUnavailable naming the exact pip install when ``module`` is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise VoiceUnavailable(
+            f"the {engine} engine needs the Python package {pip_name}, which is not installed",
+            hint=f"pip install {pip_name}",
+        )

@@ -1,0 +1,93 @@
+"""The ways a build can fail, each as one exception class a caller can act on.
+
+Every error derives from :class:`PipelineError`.  The CLI maps script errors to exit
+status 2 (invalid input) and every other pipeline error to exit status 1 (render failure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class PipelineError(Exception):
+    """Base class of every error voicetrack reports to a user."""
+
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceError:
+    """One problem in an input file, at a 1-based line and column."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+
+class ScriptError(PipelineError):
+    """A script (or a file it depends on) is invalid; carries every problem found in it."""
+
+    def __init__(self, errors: Sequence[SourceError]):
+        self.errors = tuple(sorted(errors, key=lambda e: (e.path, e.line, e.col)))
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+    @classmethod
+    def at(cls, path: str, line: int, col: int, message: str) -> ScriptError:
+        return cls([SourceError(path, line, col, message)])
+
+
+class VoiceError(PipelineError):
+    """A voice profile is malformed or names something that does not exist."""
+
+
+class VoiceUnavailable(PipelineError):
+    """An engine or model is not installed on this machine; ``hint`` says how to get it."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+class ProcessError(PipelineError):
+    """An external step failed; keeps what a person needs to reproduce it."""
+
+    def __init__(
+        self,
+        message: str,
+        command: Sequence[str] | None = None,
+        returncode: int | None = None,
+        stderr: str = "",
+    ):
+        self.command = tuple(command) if command else None
+        self.returncode = returncode
+        self.stderr = stderr
+        details = [message]
+        if self.command:
+            details.append("command: " + " ".join(self.command))
+        if returncode is not None:
+            details.append(f"exit status: {returncode}")
+        if stderr.strip():
+            tail = "\n".join(stderr.strip().splitlines()[-15:])
+            details.append("stderr:\n" + tail)
+        super().__init__("\n".join(details))
+
+
+class SynthesisError(ProcessError):
+    """A speech engine failed on some text."""
+
+
+class EncodeError(ProcessError):
+    """ffmpeg (or tagging) failed while writing an output file."""
+
+
+class InstallError(PipelineError):
+    """A voice could not be downloaded or installed."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint

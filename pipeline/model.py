@@ -1,0 +1,328 @@
+"""The small immutable types passed between the pipeline's stages.
+
+parse  text           -> Script
+plan   Script, locale -> LocalePlan
+synth  LocalePlan     -> RenderedSegment per speech segment
+assemble              -> Master (audio + Timeline)
+
+Conversion to and from dicts, JSON and TOML happens at the edges, not here.
+Times in a plan are seconds (floats); times in a timeline are samples (ints) so that
+silences are exact to the sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+import numpy as np
+
+DEFAULT_LOCALES = ("en-GB", "en-US")
+SAMPLE_RATE = 44100
+
+
+# --------------------------------------------------------------------------- script
+
+
+@dataclass(frozen=True)
+class FrontMatter:
+    """The script's front matter with every default applied (durations in seconds)."""
+
+    title: str
+    collection: str | None = None
+    track: int | None = None
+    author: str | None = None
+    description: str | None = None
+    locales: tuple[str, ...] = DEFAULT_LOCALES
+    voice: str = "narrator"
+    pause: float = 2.0
+    sentence_pause: float = 0.6
+    paragraph_pause: float = 1.2
+    section_pause: float = 2.5
+    lead_in: float = 1.0
+    tail: float = 3.0
+    rate: float = 1.0
+    speak_headings: bool = False
+    loudness: float = -16.0
+    cover: str | None = None  # as written: relative to the script's folder
+
+
+@dataclass(frozen=True)
+class Text:
+    """Literal text, escapes already resolved; a line break inside a paragraph is a space."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Emphasis:
+    """``*x*`` / ``_x_`` (italic) or ``**x**`` (bold): printed styled, spoken plainly."""
+
+    marker: Literal["*", "_", "**"]
+    children: tuple[Inline, ...]
+
+    @property
+    def strong(self) -> bool:
+        return self.marker == "**"
+
+
+@dataclass(frozen=True)
+class Say:
+    """``[printed](say: spoken)``: printed text on paper and captions, spoken text in audio."""
+
+    printed: str
+    spoken: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    """``{en-GB: colour | en-US: color}``; a script locale without a branch gets empty text."""
+
+    branches: tuple[tuple[str, tuple[Inline, ...]], ...]
+    line: int
+    col: int
+
+    def for_locale(self, locale: str) -> tuple[Inline, ...]:
+        for tag, children in self.branches:
+            if tag == locale:
+                return children
+        return ()
+
+
+@dataclass(frozen=True)
+class Pause:
+    """An explicit pause tag of any form, with its exact length and where it was written."""
+
+    seconds: float
+    source: str  # the tag as written, e.g. "[pause 3s]" or '<break strength="weak"/>'
+    line: int
+    col: int
+
+
+Inline = Union[Text, Emphasis, Say, Variant, Pause]
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    line: int  # line of the paragraph's first character
+    items: tuple[Inline, ...]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section (a chapter of the track). ``number`` is 0 only for an opening section
+    without a heading; ``heading`` is None exactly then."""
+
+    number: int
+    heading: tuple[Inline, ...] | None
+    level: int  # number of '#' (0 for the opening section)
+    line: int
+    paragraphs: tuple[Paragraph, ...]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Spoken replacements for whole words, already merged across lexicon files
+    (nearest file wins per key). ``by_scope`` maps "all" or a locale to (word, spoken) pairs."""
+
+    by_scope: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    def for_locale(self, locale: str) -> dict[str, str]:
+        scopes = dict(self.by_scope)
+        merged = dict(scopes.get("all", ()))
+        merged.update(dict(scopes.get(locale, ())))
+        return merged
+
+
+@dataclass(frozen=True)
+class Script:
+    path: str  # as shown in messages (relative to the project root where possible)
+    slug: str
+    meta: FrontMatter
+    sections: tuple[Section, ...]
+    lexicon: Lexicon = field(default_factory=Lexicon)
+    body_line: int = 1  # first line after the front matter
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class Sentence:
+    printed: str
+    spoken: str  # after say-substitution and the lexicon: exactly what an engine reads
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    """Text between two pause points of one paragraph, as rendered in one locale."""
+
+    id: str  # "S<section>-<nn>", the same in every locale
+    section: int
+    paragraph: int  # index of the paragraph in the whole script, from 0; -1 for a spoken heading
+    line: int
+    col: int
+    inlines: tuple[Inline, ...]  # printed form for this locale: Text, Emphasis and Say only
+    printed: str
+    spoken: str
+    sentences: tuple[Sentence, ...]
+    kind: Literal["speech"] = "speech"
+
+
+SilenceSource = Literal["lead_in", "pause", "paragraph", "section", "tail"]
+
+
+@dataclass(frozen=True)
+class Silence:
+    source: SilenceSource
+    seconds: float
+    line: int | None = None  # for explicit pauses: where the tag was written
+    section: int | None = None  # for explicit pauses: the section holding the tag
+    paragraph: int | None = None  # for explicit pauses: the paragraph holding the tag
+    kind: Literal["silence"] = "silence"
+
+
+PlanItem = Union[SpeechSegment, Silence]
+
+
+@dataclass(frozen=True)
+class SectionInfo:
+    number: int
+    title: str  # printed heading for the locale, or the track title for an opening section
+    heading: tuple[Inline, ...] | None
+    line: int
+
+
+@dataclass(frozen=True)
+class LocalePlan:
+    """The ordered timeline of one track: speech segments and the silences between them.
+    Silences follow the timing model exactly; sentence gaps live inside speech segments."""
+
+    script: Script
+    locale: str
+    sections: tuple[SectionInfo, ...]
+    items: tuple[PlanItem, ...]
+
+    @property
+    def meta(self) -> FrontMatter:
+        return self.script.meta
+
+    @property
+    def speech(self) -> tuple[SpeechSegment, ...]:
+        return tuple(i for i in self.items if isinstance(i, SpeechSegment))
+
+    @property
+    def scripted_silence(self) -> float:
+        return sum(i.seconds for i in self.items if isinstance(i, Silence))
+
+
+# --------------------------------------------------------------------------- voices
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    """One engine choice of a voice profile for one locale."""
+
+    engine: str
+    model: str | None = None
+    model_path: str | None = None  # relative to the project root
+    config_path: str | None = None
+    speaker: str | None = None
+    speaker_wav: tuple[str, ...] = ()
+    language: str | None = None
+    speed: float = 1.0
+    gain_db: float = 0.0
+    dir: str | None = None  # engine "takes": folder of recorded takes
+
+    @property
+    def label(self) -> str:
+        name = self.model or self.model_path or self.dir or ""
+        return f"{self.engine}:{name}" if name else self.engine
+
+
+@dataclass(frozen=True)
+class ResolvedVoice:
+    """What a role resolves to for one locale on this machine."""
+
+    role: str
+    locale: str
+    spec: VoiceSpec
+    fallback: bool  # True when the profile's first choice was not available
+    skipped: tuple[tuple[VoiceSpec, str], ...] = ()  # choices passed over, with why
+
+
+# --------------------------------------------------------------------------- audio
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Mono float32 samples in [-1, 1] at ``sample_rate``."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedSegment:
+    """A speech segment's audio at the master sample rate, sentences already joined with the
+    sentence pause. ``sentence_spans`` are (start, end) sample offsets within ``audio``."""
+
+    segment_id: str
+    audio: np.ndarray
+    sentence_spans: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class TimedItem:
+    item: PlanItem
+    start: int  # samples
+    end: int
+
+
+@dataclass(frozen=True)
+class TimedSentence:
+    segment_id: str
+    printed: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    sample_rate: int
+    items: tuple[TimedItem, ...]
+    sentences: tuple[TimedSentence, ...]
+    chapters: tuple[Chapter, ...]
+
+    @property
+    def length(self) -> int:
+        return self.items[-1].end if self.items else 0
+
+
+@dataclass(frozen=True)
+class Loudness:
+    integrated_lufs: float
+    true_peak_dbtp: float
+
+
+@dataclass(frozen=True)
+class TrackTags:
+    title: str
+    album: str | None
+    track: int | None
+    artist: str | None
+    language: str  # BCP 47, e.g. en-GB
+    comment: str | None
+    cover: bytes | None = None
+    cover_mime: str | None = None
