@@ -326,3 +326,14 @@ class TrackTags:
     comment: str | None
     cover: bytes | None = None
     cover_mime: str | None = None
+
+
+@dataclass(frozen=True)
+class TrackTimes:
+    """Where things fall in a track, in seconds: measured after a render, or estimated from
+    the text and the timing model before one (``approximate``)."""
+
+    duration: float
+    section_starts: tuple[tuple[int, float], ...]  # (section number, start of its first speech)
+    segment_starts: tuple[tuple[str, float], ...]  # (segment id, start)
+    approximate: bool
