@@ -1,0 +1,85 @@
+"""Content-addressed cache of sentence audio.
+
+A sentence's key covers everything that changes its sound: the engine, the engine's identity
+(version, model file hash, voice options), the speed and the spoken text. Editing one sentence
+therefore changes one key, and a rebuild synthesises that sentence only.
+
+Entries are 16-bit FLAC at the engine's own sample rate (speech needs no more, and it keeps
+the cache small). Each entry is written to a temporary file and renamed into place, so a
+killed build leaves either a whole entry or none; an entry that cannot be read is dropped
+and synthesised again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from pipeline.model import Audio
+
+log = logging.getLogger(__name__)
+
+#: Bump when the meaning of cached audio changes (e.g. a new engine adapter behaviour).
+CACHE_FORMAT = 1
+
+
+def sentence_key(engine: str, identity: str, speed: float, text: str) -> str:
+    payload = json.dumps(
+        {"v": CACHE_FORMAT, "engine": engine, "identity": identity, "speed": speed, "text": text},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class SentenceCache:
+    """Sentence audio on disk under ``directory``, sharded by the key's first two characters."""
+
+    def __init__(self, directory: Path, *, enabled: bool = True):
+        self.directory = directory
+        self.enabled = enabled
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.flac"
+
+    def get(self, key: str) -> Audio | None:
+        if not self.enabled:
+            return None
+        path = self._path(key)
+        try:
+            samples, rate = sf.read(path, dtype="float32", always_2d=False)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # a damaged entry is a miss, never a failed build
+            log.warning("dropping unreadable cache entry %s: %s", path, exc)
+            path.unlink(missing_ok=True)
+            return None
+        return Audio(np.asarray(samples, dtype=np.float32), int(rate))
+
+    def put(self, key: str, audio: Audio) -> Audio:
+        """Store ``audio`` and return it as stored (16-bit), so that a fresh render and a
+        cached one of the same sentence are the same samples."""
+        stored = Audio(quantize16(audio.samples), audio.sample_rate)
+        if not self.enabled:
+            return stored
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.flac")
+        try:
+            sf.write(tmp, stored.samples, audio.sample_rate, subtype="PCM_16")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return stored
+
+
+def quantize16(samples: np.ndarray) -> np.ndarray:
+    """Round to the 16-bit grid exactly as a PCM_16 write and read-back would."""
+    ints = np.clip(np.round(samples * 32768.0), -32768, 32767)
+    return (ints / 32768.0).astype(np.float32)
