@@ -1,0 +1,318 @@
+"""Encode stage: a mastered track + its tags and chapters -> a tagged MP3 file.
+
+The samples are streamed to ffmpeg (libmp3lame, CBR, mono, 44.1 kHz) as raw float32, a block
+at a time, so an hour-long track needs no second copy in memory. ffmpeg writes no tag of
+its own; the ID3v2.3 tag (title, album, track, artist, language, comment, cover, chapters)
+is written with mutagen into the temporary file before it is renamed into place, so no
+reader ever sees an untagged or half-written file.
+
+Encoder delay: LAME delays its output by 576 samples, the decoder adds 529 more, and the
+last frame is padded to a whole frame. ffmpeg records delay and padding in the LAME/Info
+header of the first frame, and gapless decoders (ffmpeg and the players built on it, Apple's
+and most browsers') remove them, so the decoded track is exactly as long as the input and
+chapter times need no offset. :func:`gapless_info` reads that header back to check it.
+A decoder that ignores the header plays everything about 25 ms late: well inside the
++-50 ms the timing model promises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import ffmpeg
+import numpy as np
+from mutagen.id3 import (
+    APIC,
+    CHAP,
+    COMM,
+    CTOC,
+    ID3,
+    TALB,
+    TIT2,
+    TLAN,
+    TPE1,
+    TRCK,
+    CTOCFlags,
+    Encoding,
+    PictureType,
+)
+
+from pipeline.atomic import atomic_path
+from pipeline.errors import EncodeError
+from pipeline.ffmpeg import ffmpeg_exe
+from pipeline.model import SAMPLE_RATE, Chapter, TrackTags
+
+log = logging.getLogger(__name__)
+
+#: Samples sent to ffmpeg per write (10 s); keeps the pipe busy without a copy of the track.
+CHUNK = 441_000
+#: ISO 639-2 codes for the ID3 TLAN frame, by the language subtag of a BCP 47 locale.
+ISO_639_2 = {
+    "en": "eng",
+    "cy": "cym",
+    "de": "deu",
+    "es": "spa",
+    "fr": "fra",
+    "ga": "gle",
+    "it": "ita",
+    "nl": "nld",
+    "pt": "por",
+}
+#: LAME quality (ffmpeg's -compression_level for libmp3lame): 2 is LAME's "high quality".
+LAME_QUALITY = 2
+
+
+@dataclass(frozen=True)
+class GaplessInfo:
+    """What the LAME/Info header of an MP3 says about its length."""
+
+    frames: int  # audio frames, not counting the header frame
+    samples_per_frame: int
+    encoder_delay: int  # samples the encoder added at the start (decoders add 529 more)
+    padding: int  # samples of padding at the end
+
+    @property
+    def samples(self) -> int:
+        """Length a gapless decoder plays."""
+        return self.frames * self.samples_per_frame - self.encoder_delay - self.padding
+
+
+@dataclass(frozen=True)
+class EncodeReport:
+    path: Path
+    input_samples: int
+    sample_rate: int
+    gapless: GaplessInfo | None  # None when the file has no LAME header
+
+    @property
+    def seconds(self) -> float:
+        return self.input_samples / self.sample_rate
+
+
+def encode_mp3(
+    samples: np.ndarray,
+    sr: int,
+    path: Path | str,
+    tags: TrackTags,
+    chapters: Sequence[Chapter],
+    bitrate: str = "96k",
+) -> EncodeReport:
+    """Write ``samples`` (mono float, rate ``sr``) to ``path`` as a tagged CBR MP3.
+
+    Chapter times are samples at ``sr``.
+    Raises :class:`EncodeError` when ffmpeg or tagging fails; ``path`` is then untouched.
+    """
+    samples = np.asarray(samples).reshape(-1)
+    path = Path(path)
+    with atomic_path(path) as temp:
+        _run_encoder(samples, sr, temp, bitrate)
+        try:
+            write_tags(temp, tags, chapters, sr)
+        except Exception as exc:  # mutagen raises its own errors and OSError
+            raise EncodeError(f"could not tag {path.name}: {exc}") from exc
+        gapless = gapless_info(temp)
+    expected = round(len(samples) * SAMPLE_RATE / sr)
+    if gapless is None:
+        log.warning("%s has no LAME header: players may add about 25 ms at the start", path)
+    elif gapless.samples != expected:
+        log.warning("%s: gapless length %d samples, expected %d", path, gapless.samples, expected)
+    return EncodeReport(path=path, input_samples=len(samples), sample_rate=sr, gapless=gapless)
+
+
+def encoder_command(sr: int, output: Path, bitrate: str = "96k") -> list[str]:
+    """The ffmpeg command that reads raw float32 mono PCM at ``sr`` on stdin and writes
+    an untagged 44.1 kHz mono CBR MP3 with a LAME/Info header to ``output``."""
+    source = ffmpeg.input("pipe:0", format="f32le", ac=1, ar=sr)
+    sink = source.output(
+        str(output),
+        format="mp3",
+        acodec="libmp3lame",
+        audio_bitrate=bitrate,
+        ac=1,
+        ar=SAMPLE_RATE,
+        compression_level=LAME_QUALITY,
+        write_xing=1,  # the header that carries encoder delay and padding
+        id3v2_version=0,  # tags are written by write_tags
+        write_id3v1=0,
+        map_metadata=-1,
+    )
+    program = [ffmpeg_exe(), "-hide_banner", "-v", "error"]
+    return list(ffmpeg.compile(sink, cmd=program, overwrite_output=True))
+
+
+def write_tags(path: Path, tags: TrackTags, chapters: Sequence[Chapter], sr: int) -> None:
+    """Replace the ID3v2 tag of ``path`` with ``tags`` and ``chapters`` (ID3v2.3, which
+    podcast apps and car stereos read more reliably than 2.4)."""
+    id3 = ID3()
+    id3.add(TIT2(encoding=Encoding.UTF8, text=[tags.title]))
+    if tags.album:
+        id3.add(TALB(encoding=Encoding.UTF8, text=[tags.album]))
+    if tags.track is not None:
+        id3.add(TRCK(encoding=Encoding.UTF8, text=[str(tags.track)]))
+    if tags.artist:
+        id3.add(TPE1(encoding=Encoding.UTF8, text=[tags.artist]))
+    language = id3_language(tags.language)
+    id3.add(TLAN(encoding=Encoding.UTF8, text=[language]))
+    if tags.comment:
+        id3.add(COMM(encoding=Encoding.UTF8, lang=language, desc="", text=[tags.comment]))
+    if tags.cover:
+        mime = tags.cover_mime or image_mime(tags.cover)
+        id3.add(
+            APIC(
+                encoding=Encoding.UTF8,
+                mime=mime,
+                type=PictureType.COVER_FRONT,
+                desc="Cover",
+                data=tags.cover,
+            )
+        )
+    for frame in chapter_frames(chapters, sr):
+        id3.add(frame)
+    id3.save(path, v2_version=3)
+
+
+def chapter_frames(chapters: Sequence[Chapter], sr: int) -> list[CHAP | CTOC]:
+    """CHAP frames (times in ms, titled) plus the ordered top-level CTOC that lists them."""
+    if not chapters:
+        return []
+    ids = [f"chp{index}" for index in range(len(chapters))]
+    frames: list[CHAP | CTOC] = [
+        CHAP(
+            element_id=element_id,
+            start_time=round(chapter.start * 1000 / sr),
+            end_time=round(chapter.end * 1000 / sr),
+            # No byte offsets: readers must use the times.
+            start_offset=0xFFFFFFFF,
+            end_offset=0xFFFFFFFF,
+            sub_frames=[TIT2(encoding=Encoding.UTF8, text=[chapter.title])],
+        )
+        for element_id, chapter in zip(ids, chapters, strict=True)
+    ]
+    frames.append(
+        CTOC(
+            element_id="toc",
+            flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+            child_element_ids=ids,
+            sub_frames=[],
+        )
+    )
+    return frames
+
+
+def id3_language(locale: str) -> str:
+    """ISO 639-2 code for a BCP 47 locale ("en-GB" -> "eng"); "und" when not known."""
+    language = locale.split("-")[0].lower()
+    code = ISO_639_2.get(language)
+    if code is None:
+        log.warning("no ISO 639-2 code known for %s; tagging the language as undetermined", locale)
+        return "und"
+    return code
+
+
+def image_mime(data: bytes) -> str:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    raise EncodeError("the cover is neither a PNG nor a JPEG image")
+
+
+def gapless_info(path: Path | str) -> GaplessInfo | None:
+    """Read frame count, encoder delay and padding from the LAME/Info header of an MP3."""
+    with open(path, "rb") as stream:
+        head = stream.read(10)
+        offset = 0
+        if head[:3] == b"ID3" and len(head) == 10:
+            # The tag size is four 7-bit bytes ("syncsafe"), after a 10-byte header.
+            size = int.from_bytes(bytes(b & 0x7F for b in head[6:10]), "big")
+            offset = 10 + size + (10 if head[5] & 0x10 else 0)
+        stream.seek(offset)
+        frame = stream.read(2048)
+    return _parse_info_frame(frame)
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _parse_info_frame(frame: bytes) -> GaplessInfo | None:
+    if len(frame) < 4 or frame[0] != 0xFF or frame[1] & 0xE0 != 0xE0:
+        return None
+    version = (frame[1] >> 3) & 0x3  # 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5
+    mono = (frame[3] >> 6) == 3
+    if version == 3:
+        side_info, samples_per_frame = (17 if mono else 32), 1152
+    else:
+        side_info, samples_per_frame = (9 if mono else 17), 576
+    position = 4 + side_info
+    if frame[position : position + 4] not in (b"Xing", b"Info"):
+        return None
+    flags = int.from_bytes(frame[position + 4 : position + 8], "big")
+    position += 8
+    frames = None
+    if flags & 0x1:
+        frames = int.from_bytes(frame[position : position + 4], "big")
+        position += 4
+    position += (4 if flags & 0x2 else 0) + (100 if flags & 0x4 else 0) + (4 if flags & 0x8 else 0)
+    # The LAME extension: a 9-byte encoder name, then 12 bytes of settings, then
+    # 12 bits of encoder delay and 12 bits of padding.
+    lame = frame[position : position + 24]
+    if frames is None or len(lame) < 24:
+        return None
+    delay_padding = int.from_bytes(lame[21:24], "big")
+    return GaplessInfo(
+        frames=frames,
+        samples_per_frame=samples_per_frame,
+        encoder_delay=delay_padding >> 12,
+        padding=delay_padding & 0xFFF,
+    )
+
+
+def _run_encoder(samples: np.ndarray, sr: int, output: Path, bitrate: str) -> None:
+    command = encoder_command(sr, output, bitrate)
+    try:
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+    except OSError as exc:
+        raise EncodeError(f"could not start ffmpeg: {exc}", command=command) from exc
+    assert process.stdin is not None and process.stderr is not None
+    # ffmpeg's messages are read as they come, so a full stderr pipe never stalls it.
+    stderr_chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(process.stderr, stderr_chunks), daemon=True)
+    reader.start()
+    try:
+        try:
+            for start in range(0, len(samples), CHUNK):
+                block = samples[start : start + CHUNK].astype("<f4", copy=False)
+                process.stdin.write(block.tobytes())
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early; its exit status and stderr say why
+        returncode = process.wait()
+    finally:
+        if process.poll() is None:  # interrupted while feeding ffmpeg
+            process.kill()
+            process.wait()
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        reader.join()
+    if returncode != 0:
+        raise EncodeError(
+            "ffmpeg could not encode the MP3",
+            command=command,
+            returncode=returncode,
+            stderr=b"".join(stderr_chunks).decode("utf-8", "replace"),
+        )
+
+
+def _drain(stream: IO[bytes], into: list[bytes]) -> None:
+    for line in stream:
+        into.append(line)
+    stream.close()
