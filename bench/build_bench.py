@@ -1,0 +1,116 @@
+"""Benchmark the build on the sample scripts, in both locales.
+
+Run by hand, not by the tests:
+
+    .venv/bin/python bench/build_bench.py [--scripts scripts_src] [--voice narrator]
+
+It copies the scripts and voice profiles into a temporary project, then measures:
+
+- cold build (empty cache), and the raw engine time for the same sentences called directly,
+  whose ratio is the pipeline's overhead;
+- a rebuild with nothing changed;
+- a rebuild after one sentence is edited;
+- peak resident memory, and seconds of audio rendered per second of wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.build import BuildOptions, build, engine_for, load_scripts  # noqa: E402
+from pipeline.plan import plan_locale  # noqa: E402
+from pipeline.voices import resolve_voice  # noqa: E402
+
+
+def timed(fn):
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
+def raw_engine_seconds(project: Path, voice: str | None) -> tuple[float, int]:
+    """Call each engine directly on every sentence the build speaks (no cache, no assembly)."""
+    scripts = load_scripts(sorted((project / "scripts_src").glob("*.md")), project)
+    total = 0.0
+    sentences = 0
+    for script in scripts:
+        for locale in script.meta.locales:
+            plan = plan_locale(script, locale)
+            resolved = resolve_voice(voice or script.meta.voice, locale, project)
+            engine = engine_for(resolved, project)
+            speed = resolved.spec.speed * script.meta.rate
+            for segment in plan.speech:
+                for sentence in segment.sentences:
+                    _, seconds = timed(lambda s=sentence.spoken: engine.synthesize(s, speed))
+                    total += seconds
+                    sentences += 1
+    return total, sentences
+
+
+def edit_one_sentence(project: Path) -> str:
+    """Change the wording of the first sentence ending in a full stop in the first script."""
+    script = sorted((project / "scripts_src").glob("*.md"))[0]
+    text = script.read_text(encoding="utf-8")
+    body_start = text.index("---", 3) + 3
+    match = re.search(r"([A-Z][^.\[\]{}<>\n]{10,}?)\.", text[body_start:])
+    assert match, "no sentence to edit"
+    start = body_start + match.start(1)
+    edited = text[:start] + "Now, " + text[start].lower() + text[start + 1 :]
+    script.write_text(edited, encoding="utf-8")
+    return script.name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scripts", type=Path, default=ROOT / "scripts_src")
+    parser.add_argument("--voice", default=None, help="voice role for every script")
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="voicetrack-bench-") as tmp:
+        project = Path(tmp)
+        shutil.copytree(args.scripts, project / "scripts_src")
+        if (ROOT / "voices").is_dir():
+            shutil.copytree(ROOT / "voices", project / "voices")
+        options = BuildOptions(
+            root=project, out_dir=project / "out", voice=args.voice, jobs=args.jobs
+        )
+        paths = sorted((project / "scripts_src").glob("*.md"))
+
+        cold, cold_s = timed(lambda: build(paths, options))
+        audio_s = sum(r.duration for r in cold)
+        raw_s, sentences = raw_engine_seconds(project, args.voice)
+        _, again_s = timed(lambda: build(paths, options))
+        edited = edit_one_sentence(project)
+        edit, edit_s = timed(lambda: build(paths, options))
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        print(f"tracks: {len(cold)}  sentences: {sentences}  audio: {audio_s / 60:.1f} min")
+        for r in cold:
+            print(f"  {r.job.label:40} {r.voice.spec.label:24} {r.duration:7.1f} s")
+        print(f"cold build:               {cold_s:8.2f} s")
+        print(f"raw engine time:          {raw_s:8.2f} s")
+        print(f"pipeline overhead:        {cold_s / raw_s:8.2f} x engine time")
+        print(f"no-change rebuild:        {again_s:8.2f} s")
+        resynth = sum(r.synthesised for r in edit)
+        print(
+            f"one-sentence edit ({edited}): {edit_s:8.2f} s, "
+            f"{resynth} sentence(s) synthesised, "
+            f"{sum(not r.up_to_date for r in edit)} track(s) re-rendered"
+        )
+        print(f"peak RSS:                 {peak_mb:8.0f} MB")
+        print(f"audio per wall second:    {audio_s / cold_s:8.1f} s/s (cold)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+"""The build: scripts -> finished tracks, one (script, locale) pair at a time.
+
+Every script is parsed and planned before anything is rendered, so an invalid script stops
+the build with nothing written. Each track then runs synth -> assemble -> master -> encode
+-> publish. Outputs are written to temporary files and renamed into place, the manifest
+last: a manifest therefore always describes complete files, and its ``build_key`` tells a
+later build whether anything that shapes the track has changed. An unchanged track is not
+touched at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.assemble import assemble
+from pipeline.cache import SentenceCache
+from pipeline.encode import encode_mp3
+from pipeline.engines.base import Engine, load_engine
+from pipeline.master import master, measure_file
+from pipeline.model import (
+    SAMPLE_RATE,
+    LocalePlan,
+    Loudness,
+    ResolvedVoice,
+    Script,
+    SpeechSegment,
+    Timeline,
+    TrackTags,
+    TrackTimes,
+)
+from pipeline.parse import load_script
+from pipeline.pdf import write_pdf
+from pipeline.plan import plan_locale
+from pipeline.publish import write_manifest, write_vtt
+from pipeline.synth import render_segments, sentence_count
+from pipeline.voices import resolve_voice
+
+log = logging.getLogger(__name__)
+
+#: Bump when a change to assembly, mastering or encoding should re-render every track.
+RENDER_FORMAT = 1
+
+#: Progress callback: (track label, event, count) with event "start" (count = sentences in
+#: the track), "sentence" (synthesised) or "cached" (taken from the cache).
+Progress = Callable[[str, str, int], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    root: Path
+    out_dir: Path
+    locales: tuple[str, ...] = ()  # empty: every locale the script declares
+    voice: str | None = None  # a role that overrides the scripts' own
+    force: bool = False
+    jobs: int = 1
+    cache_dir: Path | None = None  # default: <out_dir>/.cache
+
+    @property
+    def sentence_cache_dir(self) -> Path:
+        return self.cache_dir or self.out_dir / ".cache" / "sentences"
+
+
+@dataclass(frozen=True)
+class TrackJob:
+    script_path: Path
+    slug: str
+    locale: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.slug} {self.locale}"
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    job: TrackJob
+    voice: ResolvedVoice
+    duration: float
+    loudness: Loudness
+    synthesised: int
+    cached: int
+    seconds: float
+    up_to_date: bool
+    files: dict[str, str] = field(default_factory=dict)
+    fallback_hint: str | None = None
+
+
+def load_scripts(paths: Iterable[Path], root: Path) -> list[Script]:
+    """Parse every script, raising one ScriptError with the problems of all of them."""
+    from pipeline.errors import ScriptError, SourceError
+
+    scripts: list[Script] = []
+    errors: list[SourceError] = []
+    for path in paths:
+        try:
+            scripts.append(load_script(path, root))
+        except ScriptError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ScriptError(errors)
+    return scripts
+
+
+def plan_jobs(scripts: Sequence[Script], options: BuildOptions) -> list[TrackJob]:
+    jobs = []
+    for script in scripts:
+        locales = script.meta.locales
+        if options.locales:
+            locales = tuple(loc for loc in locales if loc in options.locales)
+        for locale in locales:
+            jobs.append(TrackJob(options.root / script.path, script.slug, locale))
+    return jobs
+
+
+def build(
+    paths: Sequence[Path], options: BuildOptions, progress: Progress | None = None
+) -> list[TrackResult]:
+    """Validate every script, then render each (script, locale) track."""
+    scripts = load_scripts(paths, options.root)
+    jobs = plan_jobs(scripts, options)
+    if options.jobs <= 1 or len(jobs) <= 1:
+        return [build_track(job, options, progress) for job in jobs]
+    return _build_parallel(jobs, options, progress)
+
+
+def _build_parallel(
+    jobs: Sequence[TrackJob], options: BuildOptions, progress: Progress | None
+) -> list[TrackResult]:
+    import multiprocessing
+
+    manager = multiprocessing.Manager()
+    queue = manager.Queue()
+    with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+        futures = [pool.submit(_build_track_queued, job, options, queue) for job in jobs]
+        pending = set(futures)
+        while pending:
+            _drain(queue, progress, timeout=0.1)
+            pending = {f for f in pending if not f.done()}
+        _drain(queue, progress, timeout=0)
+        results = [f.result() for f in futures]
+    manager.shutdown()
+    return results
+
+
+def _drain(queue, progress: Progress | None, timeout: float) -> None:
+    import queue as queue_module
+
+    while True:
+        try:
+            event = queue.get(timeout=timeout) if timeout else queue.get_nowait()
+        except queue_module.Empty:
+            return
+        if progress is not None:
+            progress(*event)
+
+
+def _build_track_queued(job: TrackJob, options: BuildOptions, queue) -> TrackResult:
+    return build_track(job, options, lambda *event: queue.put(event))
+
+
+_engines: dict[tuple[str, str], Engine] = {}
+
+
+def engine_for(voice: ResolvedVoice, root: Path) -> Engine:
+    """Engines load once per process and serve every track that uses the same voice."""
+    key = (repr(voice.spec), str(root))
+    if key not in _engines:
+        _engines[key] = load_engine(voice.spec, root)
+    return _engines[key]
+
+
+def build_track(job: TrackJob, options: BuildOptions, progress: Progress | None = None) -> TrackResult:
+    started = time.perf_counter()
+    script = load_script(job.script_path, options.root)
+    plan = plan_locale(script, job.locale)
+    role = options.voice or script.meta.voice
+    voice = resolve_voice(role, job.locale, options.root)
+    engine = engine_for(voice, options.root)
+    fallback_hint = voice.skipped[0][1] if voice.fallback and voice.skipped else None
+
+    out = options.out_dir / script.slug
+    stem = f"{script.slug}.{job.locale}"
+    files = {kind: f"{stem}.{kind}" for kind in ("mp3", "vtt", "pdf")}
+    manifest_path = out / f"{stem}.json"
+    key = build_key(plan, voice, engine, options.root)
+
+    total = sentence_count(plan)
+    if progress:
+        progress(job.label, "start", total)
+    if not options.force:
+        previous = _read_manifest(manifest_path)
+        if previous and previous.get("build_key") == key and _files_exist(out, files):
+            if progress:
+                progress(job.label, "cached", total)
+            return TrackResult(
+                job=job,
+                voice=voice,
+                duration=previous["duration"],
+                loudness=Loudness(**previous["loudness"]),
+                synthesised=0,
+                cached=total,
+                seconds=time.perf_counter() - started,
+                up_to_date=True,
+                files=files,
+                fallback_hint=fallback_hint,
+            )
+
+    cache = SentenceCache(options.sentence_cache_dir, enabled=not options.force)
+
+    def sentence_done(from_cache: bool) -> None:
+        if progress:
+            progress(job.label, "cached" if from_cache else "sentence", 1)
+
+    rendered, stats = render_segments(plan, engine, cache, sentence_done)
+    samples, timeline = assemble(plan, rendered)
+    samples, _report = master(samples, SAMPLE_RATE, target_lufs=script.meta.loudness)
+
+    out.mkdir(parents=True, exist_ok=True)
+    mp3 = out / files["mp3"]
+    encode_mp3(samples, SAMPLE_RATE, mp3, track_tags(script, job.locale, options.root), timeline.chapters)
+    loudness = measure_file(mp3)
+    write_vtt(timeline, out / files["vtt"])
+    write_pdf(plan, measured_times(timeline), out / files["pdf"])
+    extra = {"build_key": key}
+    if fallback_hint:
+        extra["voice_hint"] = fallback_hint
+    write_manifest(
+        manifest_path,
+        plan=plan,
+        timeline=timeline,
+        voice=voice,
+        loudness=loudness,
+        files=files,
+        script_path=script.path,
+        extra=extra,
+    )
+    return TrackResult(
+        job=job,
+        voice=voice,
+        duration=timeline.length / SAMPLE_RATE,
+        loudness=loudness,
+        synthesised=stats.synthesised,
+        cached=stats.cached,
+        seconds=time.perf_counter() - started,
+        up_to_date=False,
+        files=files,
+        fallback_hint=fallback_hint,
+    )
+
+
+def write_pdfs(paths: Sequence[Path], options: BuildOptions) -> list[Path]:
+    """The audio-script PDFs alone, without synthesis: times are estimated and marked so."""
+    from pipeline.estimate import estimate_times
+
+    scripts = load_scripts(paths, options.root)
+    written = []
+    for job in plan_jobs(scripts, options):
+        script = next(s for s in scripts if s.slug == job.slug)
+        plan = plan_locale(script, job.locale)
+        path = options.out_dir / script.slug / f"{script.slug}.{job.locale}.pdf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_pdf(plan, estimate_times(plan), path)
+        written.append(path)
+    return written
+
+
+def track_tags(script: Script, locale: str, root: Path) -> TrackTags:
+    meta = script.meta
+    cover = cover_mime = None
+    if meta.cover:
+        cover_path = (root / script.path).parent / meta.cover
+        cover = cover_path.read_bytes()
+        cover_mime = "image/png" if cover[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+    return TrackTags(
+        title=meta.title,
+        album=meta.collection,
+        track=meta.track,
+        artist=meta.author,
+        language=locale,
+        comment=meta.description,
+        cover=cover,
+        cover_mime=cover_mime,
+    )
+
+
+def measured_times(timeline: Timeline) -> TrackTimes:
+    rate = timeline.sample_rate
+    section_starts: dict[int, float] = {}
+    segment_starts = []
+    for timed in timeline.items:
+        if isinstance(timed.item, SpeechSegment):
+            section_starts.setdefault(timed.item.section, timed.start / rate)
+            segment_starts.append((timed.item.id, timed.start / rate))
+    return TrackTimes(
+        duration=timeline.length / rate,
+        section_starts=tuple(sorted(section_starts.items())),
+        segment_starts=tuple(segment_starts),
+        approximate=False,
+    )
+
+
+def build_key(plan: LocalePlan, voice: ResolvedVoice, engine: Engine, root: Path) -> str:
+    """A digest of everything that shapes a track's files. Plans are frozen dataclasses, so
+    their repr is a complete, stable description of the timeline and its text."""
+    meta = plan.meta
+    cover_digest = ""
+    if meta.cover:
+        cover_path = (root / plan.script.path).parent / meta.cover
+        cover_digest = hashlib.sha256(cover_path.read_bytes()).hexdigest()
+    parts = {
+        "voicetrack": __version__,
+        "render_format": RENDER_FORMAT,
+        "meta": repr(meta),
+        "locale": plan.locale,
+        "sections": repr(plan.sections),
+        "items": repr(plan.items),
+        "voice": repr(voice.spec),
+        "engine": engine.identity(),
+        "cover": cover_digest,
+    }
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _read_manifest(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _files_exist(out: Path, files: dict[str, str]) -> bool:
+    return all(os.path.exists(out / name) for name in files.values())
