@@ -1,0 +1,292 @@
+"""The coqui engine, through Coqui's real loading and inference code.
+
+The tests build small untrained VITS models with Coqui's own config and model classes (a
+megabyte each, a few seconds to build): they speak noise, but through exactly the path a real
+VITS voice takes. Everything that needs Coqui TTS is skipped, with the reason shown, when the
+optional extra is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.engines import coqui
+from pipeline.engines.coqui import CoquiEngine
+from pipeline.errors import VoiceError, VoiceUnavailable
+from pipeline.model import VoiceSpec
+
+SKIP_REASON = "Coqui TTS is not installed (pip install 'voicetrack[coqui]')"
+#: Every token of the test models lasts this many frames (256 samples each) at speed 1.
+FRAMES_PER_TOKEN = 4
+TEXT = "Breathe in slowly."
+
+
+def build_tiny_vits(folder: Path, *, seed: int, speakers: tuple[str, ...] = ()) -> Path:
+    """Write an untrained VITS checkpoint and config.json into ``folder``; return the folder.
+
+    Hidden sizes are tiny (the checkpoint is about 1 MB). The duration predictor is set to give
+    every token FRAMES_PER_TOKEN frames, so speech length depends on the text and the speed only.
+    """
+    torch = pytest.importorskip("torch", reason=SKIP_REASON)
+    from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
+    from TTS.tts.models.vits import Vits
+
+    folder.mkdir(parents=True, exist_ok=True)
+    speakers_file = None
+    if speakers:
+        speakers_file = folder / "speaker_ids.json"
+        speakers_file.write_text(json.dumps({name: i for i, name in enumerate(speakers)}))
+    args = VitsArgs(
+        hidden_channels=16,
+        hidden_channels_ffn_text_encoder=32,
+        num_layers_text_encoder=1,
+        num_layers_posterior_encoder=1,
+        num_layers_flow=1,
+        resblock_type_decoder="2",
+        resblock_kernel_sizes_decoder=[3],
+        resblock_dilation_sizes_decoder=[[1, 3]],
+        upsample_rates_decoder=[8, 8, 4],  # product = hop length 256
+        upsample_initial_channel_decoder=32,
+        upsample_kernel_sizes_decoder=[16, 16, 8],
+        init_discriminator=False,
+        use_sdp=False,
+        use_speaker_embedding=bool(speakers),
+        speaker_embedding_channels=8,
+        speakers_file=str(speakers_file) if speakers_file else None,
+    )
+    config = VitsConfig(
+        model_args=args,
+        use_phonemes=False,  # graphemes: no espeak needed
+        text_cleaner="basic_cleaners",
+        use_speaker_embedding=bool(speakers),
+        speakers_file=str(speakers_file) if speakers_file else None,
+    )
+    config.audio.do_trim_silence = False
+    torch.manual_seed(seed)
+    model = Vits(config)
+    with torch.no_grad():
+        model.duration_predictor.proj.weight.zero_()
+        model.duration_predictor.proj.bias.fill_(math.log(FRAMES_PER_TOKEN))
+    torch.save({"model": model.state_dict()}, folder / "model.pth")
+    config.save_json(str(folder / "config.json"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project root holding two single-speaker models and one with two speakers."""
+    pytest.importorskip("TTS", reason=SKIP_REASON)
+    root = tmp_path_factory.mktemp("project")
+    build_tiny_vits(root / "models" / "calm", seed=1)
+    build_tiny_vits(root / "models" / "other", seed=2)
+    build_tiny_vits(root / "models" / "duo", seed=3, speakers=("anna", "ben"))
+    return root
+
+
+def local(name: str, **options: object) -> VoiceSpec:
+    return VoiceSpec(
+        "coqui",
+        model_path=f"models/{name}/model.pth",
+        config_path=f"models/{name}/config.json",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+# --------------------------------------------------------------------------- without Coqui
+
+
+def test_check_names_the_extra_when_coqui_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "TTS" else real_find_spec(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    spec = VoiceSpec("coqui", model="tts_models/en/vctk/vits", speaker="p273")
+    with pytest.raises(VoiceUnavailable) as caught:
+        CoquiEngine.check(spec, Path.cwd())
+    assert caught.value.hint == "pip install 'voicetrack[coqui]'"
+
+
+# --------------------------------------------------------------------------- a local model
+
+
+def test_local_model_speaks(project: Path) -> None:
+    spec = local("calm")
+    CoquiEngine.check(spec, project)
+    audio = CoquiEngine(spec, project).synthesize(TEXT)
+    assert audio.sample_rate == 22050
+    assert audio.samples.dtype == np.float32 and audio.samples.ndim == 1
+    assert np.all(np.isfinite(audio.samples)) and np.abs(audio.samples).max() <= 1.0
+    assert float(np.sqrt(np.mean(audio.samples**2))) > 1e-4  # noise, but not silence
+    # Coqui's 10000-sample pad after a sentence is removed: the length is the tokens' frames.
+    # (graphemes with a blank between each and at both ends: 2 * len + 1 tokens)
+    tokens = 2 * len(TEXT) + 1
+    assert len(audio.samples) == tokens * FRAMES_PER_TOKEN * 256
+
+
+def test_speed_scales_length(project: Path) -> None:
+    engine = CoquiEngine(local("calm"), project)
+    lengths = {speed: len(engine.synthesize(TEXT, speed).samples) for speed in (0.5, 1.0, 2.0)}
+    assert lengths[0.5] / lengths[1.0] == pytest.approx(2.0, rel=0.02)
+    assert lengths[1.0] / lengths[2.0] == pytest.approx(2.0, rel=0.02)
+    # The model's own setting is restored after each call.
+    assert engine.synthesize(TEXT).samples.shape[0] == lengths[1.0]
+
+
+def test_same_text_same_audio(project: Path) -> None:
+    import torch
+
+    engine = CoquiEngine(local("calm"), project)
+    first = engine.synthesize(TEXT).samples
+    torch.rand(1000)  # whatever else the process draws from the random generator...
+    state = torch.random.get_rng_state()
+    assert np.array_equal(first, engine.synthesize(TEXT).samples)  # ...the sentence is the same
+    assert torch.equal(state, torch.random.get_rng_state())  # and nobody else's draws move
+    assert not np.array_equal(first, engine.synthesize("Breathe out slowly.").samples)
+
+
+def test_model_is_loaded_once_per_process(project: Path) -> None:
+    first = CoquiEngine(local("calm"), project)
+    second = CoquiEngine(local("calm", speed=1.2), project)
+    other = CoquiEngine(local("other"), project)
+    assert first._loaded is second._loaded
+    assert other._loaded is not first._loaded
+
+
+def test_identity_follows_the_model_file(project: Path, tmp_path: Path) -> None:
+    calm = CoquiEngine(local("calm"), project).identity()
+    assert CoquiEngine(local("calm"), project).identity() == calm
+    assert CoquiEngine(local("other"), project).identity() != calm
+    fields = json.loads(calm)
+    assert fields["version"] == coqui.metadata.version("coqui-tts")
+    assert fields["model_sha256"] == coqui.file_digest(project / "models/calm/model.pth")
+
+    # Same config, retrained weights under the same name: a new identity.
+    copy = tmp_path / "root"
+    shutil.copytree(project / "models" / "calm", copy / "models" / "calm")
+    before = CoquiEngine(local("calm"), copy).identity()
+    build_tiny_vits(copy / "models" / "calm", seed=99)
+    assert CoquiEngine(local("calm"), copy).identity() != before
+
+
+def test_speakers_of_a_multi_speaker_model(project: Path) -> None:
+    anna = CoquiEngine(local("duo", speaker="anna"), project)
+    ben = CoquiEngine(local("duo", speaker="ben"), project)
+    assert not np.array_equal(anna.synthesize(TEXT).samples, ben.synthesize(TEXT).samples)
+    assert anna.identity() != ben.identity()
+    with pytest.raises(VoiceError, match="set speaker"):
+        CoquiEngine(local("duo"), project)
+    with pytest.raises(VoiceError, match="no speaker 'carol'"):
+        CoquiEngine(local("duo", speaker="carol"), project)
+    with pytest.raises(VoiceError, match="one language"):
+        CoquiEngine(local("calm", language="en"), project)
+
+
+def test_local_model_problems(project: Path) -> None:
+    with pytest.raises(VoiceUnavailable, match="does not exist"):
+        CoquiEngine.check(local("missing"), project)
+    outside = VoiceSpec("coqui", model_path="../x/model.pth", config_path="../x/config.json")
+    with pytest.raises(VoiceError, match="outside the project root"):
+        CoquiEngine.check(outside, project)
+    with pytest.raises(VoiceError, match="both model_path and config_path"):
+        CoquiEngine.check(VoiceSpec("coqui", model_path="models/calm/model.pth"), project)
+    wav = local("calm", speaker_wav=("takes/me.wav",))
+    with pytest.raises(VoiceUnavailable, match="speaker_wav takes/me.wav does not exist"):
+        CoquiEngine.check(wav, project)
+
+
+# --------------------------------------------------------------------------- catalogue models
+
+
+@pytest.fixture
+def coqui_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Coqui model folder and Hugging Face cache of the test's own."""
+    pytest.importorskip("TTS", reason=SKIP_REASON)
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("TTS_HOME", str(tmp_path / "coqui"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    return tmp_path / "coqui" / "tts"
+
+
+def test_data_dir_agrees_with_coqui(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("TTS", reason=SKIP_REASON)
+    from trainer.io import get_user_data_dir
+
+    monkeypatch.delenv("TTS_HOME", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    assert coqui.coqui_data_dir() == get_user_data_dir("tts")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert coqui.coqui_data_dir() == get_user_data_dir("tts")
+    monkeypatch.setenv("TTS_HOME", str(tmp_path / "home"))
+    assert coqui.coqui_data_dir() == get_user_data_dir("tts")
+
+
+def test_catalogue_model_not_downloaded(coqui_home: Path) -> None:
+    for name in ("tts_models/en/vctk/vits", "tts_models/multilingual/multi-dataset/xtts_v2"):
+        with pytest.raises(VoiceUnavailable) as caught:
+            CoquiEngine.check(VoiceSpec("coqui", model=name), Path.cwd())
+        assert caught.value.hint == f"voicetrack voices install {name}"
+    assert not coqui_home.exists()  # looking never downloads or creates anything
+
+
+def test_unknown_catalogue_model(coqui_home: Path) -> None:
+    with pytest.raises(VoiceError, match="did you mean tts_models/en/vctk/vits"):
+        CoquiEngine.check(VoiceSpec("coqui", model="tts_models/en/vctk/vitz"), Path.cwd())
+
+
+def test_downloaded_catalogue_model_loads_from_coquis_folder(
+    project: Path, coqui_home: Path
+) -> None:
+    # Laid out as Coqui's ModelManager leaves a GitHub-release model.
+    folder = coqui_home / "tts_models--en--ljspeech--vits"
+    folder.mkdir(parents=True)
+    shutil.copy(project / "models/calm/model.pth", folder / "model_file.pth")
+    shutil.copy(project / "models/calm/config.json", folder / "config.json")
+    spec = VoiceSpec("coqui", model="en/ljspeech/vits")
+    CoquiEngine.check(spec, Path.cwd())
+    engine = CoquiEngine(spec, Path.cwd())
+    assert engine.model.checkpoint == folder / "model_file.pth"
+    assert len(engine.synthesize(TEXT).samples) > 0
+
+
+def test_licences_from_coquis_catalogue() -> None:
+    pytest.importorskip("TTS", reason=SKIP_REASON)
+    vctk = CoquiEngine.licence(VoiceSpec("coqui", model="tts_models/en/vctk/vits"))
+    assert "apache 2.0" in vctk and "VCTK" in vctk and "CC BY 4.0" in vctk
+    xtts = CoquiEngine.licence(
+        VoiceSpec("coqui", model="tts_models/multilingual/multi-dataset/xtts_v2")
+    )
+    assert "Coqui Public Model License" in xtts and "non-commercial" in xtts
+    assert "unknown" in CoquiEngine.licence(local("calm"))
+
+
+def test_non_commercial_licence_is_stated_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("TTS", reason=SKIP_REASON)
+    monkeypatch.setattr(coqui, "_warned", set())
+    xtts = coqui.CoquiModel(
+        "xtts",
+        Path("model.pth"),
+        Path("config.json"),
+        catalogue_name="tts_models/multilingual/multi-dataset/xtts_v2",
+    )
+    vits = coqui.CoquiModel(
+        "vits", Path("model.pth"), Path("config.json"), catalogue_name="tts_models/en/vctk/vits"
+    )
+    with caplog.at_level(logging.WARNING, logger="pipeline.engines.coqui"):
+        for model in (xtts, vits, xtts):
+            coqui._state_licence_once(model)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "xtts_v2" in warnings[0] and "non-commercial" in warnings[0]
