@@ -5,7 +5,8 @@ text, speed -> a tone whose length follows the text, framed by quiet noise
 Every call gives the same samples for the same text, model and speed.  The tone lasts
 ``(ATTACK + SECONDS_PER_CHAR * len(text)) / speed`` seconds at -6 dBFS with short fades; before
 and after it lies a "breath" of noise at -60 dBFS, below the -50 dBFS threshold the synth stage
-trims at, so trimming is exercised and a trimmed sentence is exactly the tone.  The class counts
+trims at, so trimming is exercised and a trimmed sentence is the tone (to within a millisecond:
+the first and last samples of the fades are below the threshold too).  The class counts
 its calls so cache tests can assert how many sentences were really synthesised.
 """
 
