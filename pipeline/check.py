@@ -1,0 +1,127 @@
+"""Check scripts without rendering: paths -> parsed, planned scripts and a short summary each.
+
+Used by ``voicetrack check``; the same functions let other commands find and validate
+scripts before they spend time on synthesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import ScriptError, SourceError
+from pipeline.estimate import estimate_times, word_count
+from pipeline.model import LocalePlan, Script
+from pipeline.parse import load_script
+from pipeline.plan import plan_script
+
+DEFAULT_SCRIPTS = Path("scripts_src")
+
+
+def find_scripts(paths: Iterable[Path] = ()) -> list[Path]:
+    """The script files named by ``paths``: files as given, folders as their ``*.md`` files
+    in name order. No paths means the ``scripts_src/`` folder. Raises FileNotFoundError for
+    a path that does not exist."""
+    found: list[Path] = []
+    for path in list(paths) or [DEFAULT_SCRIPTS]:
+        if path.is_dir():
+            found += sorted(p for p in path.glob("*.md") if p.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    return found
+
+
+@dataclass(frozen=True)
+class LocaleSummary:
+    locale: str
+    words: int  # spoken words
+    silence: float  # seconds of scripted silence (pauses, lead-in, tail, gaps)
+    duration: float  # estimated seconds, speech length approximated from the word count
+
+
+@dataclass(frozen=True)
+class ScriptSummary:
+    path: str
+    title: str
+    sections: int
+    segments: int  # distinct segment IDs over all locales
+    locales: tuple[LocaleSummary, ...]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One script's outcome: a summary when valid, its errors otherwise."""
+
+    path: Path
+    summary: ScriptSummary | None
+    errors: tuple[SourceError, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.summary is not None
+
+
+def check_script(path: Path, root: Path) -> ScriptSummary:
+    """Parse and plan one script; its ScriptError if it is invalid."""
+    script = load_script(path, root)
+    return summarize(script, plan_script(script))
+
+
+def check_scripts(paths: Sequence[Path], root: Path) -> list[CheckResult]:
+    """Check every script, collecting each one's errors rather than stopping at the first."""
+    results = []
+    for path in paths:
+        try:
+            results.append(CheckResult(path, check_script(path, root)))
+        except ScriptError as error:
+            results.append(CheckResult(path, None, error.errors))
+    return results
+
+
+def summarize(script: Script, plans: dict[str, LocalePlan]) -> ScriptSummary:
+    locales = tuple(
+        LocaleSummary(
+            locale=locale,
+            words=sum(word_count(segment.spoken) for segment in plan.speech),
+            silence=plan.scripted_silence,
+            duration=estimate_times(plan).duration,
+        )
+        for locale, plan in plans.items()
+    )
+    segment_ids = {segment.id for plan in plans.values() for segment in plan.speech}
+    return ScriptSummary(
+        path=script.path,
+        title=script.meta.title,
+        sections=len(script.sections),
+        segments=len(segment_ids),
+        locales=locales,
+    )
+
+
+def summary_lines(summary: ScriptSummary) -> list[str]:
+    """A few lines a person can read at a glance."""
+    lines = [
+        f"{summary.path}: {summary.title}",
+        f"  {_count(summary.sections, 'section')}, {_count(summary.segments, 'segment')}",
+    ]
+    for locale in summary.locales:
+        lines.append(
+            f"  {locale.locale}: {_count(locale.words, 'word')}, "
+            f"{clock(locale.silence)} of silence, about {clock(locale.duration)} in all"
+        )
+    return lines
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss``), rounded to the second."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

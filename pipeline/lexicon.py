@@ -1,0 +1,183 @@
+"""Pronunciation lexicons: ``lexicon.toml`` files -> :class:`Lexicon` -> spoken text.
+
+A lexicon file has an ``[all]`` table and optional per-locale tables (``[en-GB]``) mapping a
+word, as printed, to how it should be spoken. Files from a script's folder up to the project
+root are merged, the nearest file winning per key and scope. Replacement is for whole words,
+case-sensitive, in one pass (a replacement is never replaced again).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.errors import ScriptError, SourceError
+from pipeline.locales import canonical_locale
+from pipeline.model import Lexicon
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+LEXICON_FILE = "lexicon.toml"
+ALL = "all"
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_TABLE_LINE = re.compile(r"\s*\[\s*(\"[^\"]*\"|'[^']*'|[^\]]*?)\s*\]\s*(?:#.*)?$")
+_KEY_LINE = re.compile(r"\s*(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_-]+)\s*=")
+
+
+def parse_lexicon(text: str, path: str) -> Lexicon:
+    """The entries of one lexicon file; a ScriptError listing every problem in it otherwise."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line, col, message = _toml_error_position(error, text)
+        raise ScriptError.at(path, line, col, f"invalid lexicon: {message}") from None
+
+    positions = _key_positions(text)
+    errors: list[SourceError] = []
+    scopes: dict[str, dict[str, str]] = {}
+
+    def fail(table: str | None, key: str, message: str) -> None:
+        line, col = positions.get((table, key), (1, 1))
+        errors.append(SourceError(path, line, col, message))
+
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            fail(None, name, f"'{name}' is outside a table: put words under [all] or [en-GB]")
+            continue
+        scope = ALL if name == ALL else canonical_locale(name)
+        if scope is None:
+            fail(None, name, f"unknown table [{name}]: use [all] or a locale such as [en-GB]")
+            continue
+        if scope in scopes:
+            fail(None, name, f"table [{name}] is given twice")
+            continue
+        entries: dict[str, str] = {}
+        for word, spoken in table.items():
+            problem = _entry_problem(word, spoken)
+            if problem:
+                fail(name, word, problem)
+            else:
+                entries[word] = spoken.strip()
+        scopes[scope] = entries
+
+    if errors:
+        raise ScriptError(errors)
+    return _lexicon_from(scopes)
+
+
+def merge_lexicons(nearest_first: Iterable[Lexicon]) -> Lexicon:
+    """One lexicon from several, the earlier (nearer) ones winning per scope and word."""
+    scopes: dict[str, dict[str, str]] = {}
+    for lexicon in reversed(list(nearest_first)):
+        for scope, entries in lexicon.by_scope:
+            scopes.setdefault(scope, {}).update(entries)
+    return _lexicon_from(scopes)
+
+
+def lexicon_files(script_dir: Path, root: Path) -> list[Path]:
+    """Existing lexicon files from ``script_dir`` up to ``root``, nearest first.
+
+    A script outside the root only sees the lexicon in its own folder.
+    """
+    script_dir, root = script_dir.resolve(), root.resolve()
+    folders = [script_dir]
+    if script_dir.is_relative_to(root):
+        folders += [p for p in script_dir.parents if p.is_relative_to(root)]
+    return [f / LEXICON_FILE for f in folders if (f / LEXICON_FILE).is_file()]
+
+
+def load_lexicon(script_dir: Path, root: Path) -> Lexicon:
+    """The merged lexicon for scripts in ``script_dir``; every file's problems in one error."""
+    found: list[Lexicon] = []
+    errors: list[SourceError] = []
+    for file in lexicon_files(script_dir, root):
+        try:
+            found.append(parse_lexicon(file.read_text(encoding="utf-8"), display_path(file, root)))
+        except ScriptError as error:
+            errors.extend(error.errors)
+    if errors:
+        raise ScriptError(errors)
+    return merge_lexicons(found)
+
+
+def display_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it (as shown in messages), else as given."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def apply_lexicon(text: str, mapping: Mapping[str, str]) -> str:
+    """``text`` with every whole-word, case-sensitive occurrence of a key replaced."""
+    if not mapping:
+        return text
+    pattern = _word_pattern(tuple(sorted(mapping, key=lambda word: (-len(word), word))))
+    return pattern.sub(lambda match: mapping[match.group(0)], text)
+
+
+@lru_cache(maxsize=64)
+def _word_pattern(words_longest_first: tuple[str, ...]) -> re.Pattern[str]:
+    # Longest first so that "Paul Gilbert" wins over "Paul"; the lookarounds make the
+    # match whole-word even for keys that start or end with punctuation.
+    alternatives = "|".join(re.escape(word) for word in words_longest_first)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+
+
+def _entry_problem(word: str, spoken: object) -> str | None:
+    if not word.strip() or word != word.strip():
+        return f"word {word!r} must not be empty or start or end with a space"
+    if not isinstance(spoken, str):
+        return f"the spoken form of '{word}' must be a quoted string"
+    if not spoken.strip():
+        return f"the spoken form of '{word}' is empty"
+    return None
+
+
+def _lexicon_from(scopes: Mapping[str, Mapping[str, str]]) -> Lexicon:
+    return Lexicon(
+        tuple(
+            (scope, tuple(sorted(entries.items())))
+            for scope, entries in sorted(scopes.items())
+            if entries
+        )
+    )
+
+
+def _toml_error_position(error: Exception, text: str) -> tuple[int, int, str]:
+    message = str(error)
+    match = _TOML_POSITION.search(message)
+    if match:
+        return int(match[1]), int(match[2]), message[: match.start()]
+    line = max(text.count("\n") + (0 if text.endswith("\n") else 1), 1)
+    return line, 1, message.removesuffix(" (at end of document)")
+
+
+def _key_positions(text: str) -> dict[tuple[str | None, str], tuple[int, int]]:
+    """Where each ``(table, key)`` is written, for messages; tomllib keeps no positions."""
+    positions: dict[tuple[str | None, str], tuple[int, int]] = {}
+    table: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TABLE_LINE.match(line)
+        if header and not line.lstrip().startswith("[["):
+            table = _unquote(header[1])
+            positions.setdefault((None, table), (number, line.index("[") + 1))
+            continue
+        key = _KEY_LINE.match(line)
+        if key:
+            positions.setdefault((table, _unquote(key[1])), (number, key.start(1) + 1))
+    return positions
+
+
+def _unquote(key: str) -> str:
+    if len(key) >= 2 and key[0] == key[-1] and key[0] in "\"'":
+        inner = key[1:-1]
+        return inner.encode().decode("unicode_escape") if key[0] == '"' else inner
+    return key

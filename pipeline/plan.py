@@ -1,0 +1,447 @@
+"""Plan stage: a :class:`~pipeline.model.Script` and a locale -> :class:`LocalePlan`.
+
+Pure. The plan is the track's timeline before any audio exists: speech segments (the text
+of a paragraph between two pause points, split into sentences) and the silences between
+them, following the timing model of the script format exactly:
+
+- between two consecutive speech segments: the sum of the explicit pauses between them if
+  there is at least one, otherwise ``section_pause`` if a section starts between them,
+  otherwise ``paragraph_pause``;
+- before the first segment: ``lead_in``, then the explicit pauses before it;
+- after the last segment: the explicit pauses after it, then ``tail``.
+
+Segment IDs are given once for the whole script, so they are the same in every locale even
+when a segment is empty (and skipped) in one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from functools import cache, lru_cache
+
+import pysbd
+from pysbd.languages import LANGUAGE_CODES
+
+from pipeline.lexicon import apply_lexicon
+from pipeline.locales import language_of
+from pipeline.model import (
+    Emphasis,
+    Inline,
+    LocalePlan,
+    Paragraph,
+    Pause,
+    PlanItem,
+    Say,
+    Script,
+    SectionInfo,
+    Sentence,
+    Silence,
+    SpeechSegment,
+    Text,
+    Variant,
+)
+
+log = logging.getLogger(__name__)
+
+_WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
+
+
+def plan_script(script: Script) -> dict[str, LocalePlan]:
+    """One plan per locale of the script, in the order of its ``locales``."""
+    chunks = _chunks(script)
+    return {locale: _plan(script, locale, chunks) for locale in script.meta.locales}
+
+
+def plan_locale(script: Script, locale: str) -> LocalePlan:
+    """The timeline of ``script`` rendered in ``locale`` (one of the script's locales)."""
+    if locale not in script.meta.locales:
+        raise ValueError(
+            f"{locale} is not one of the script's locales ({', '.join(script.meta.locales)})"
+        )
+    return _plan(script, locale, _chunks(script))
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A would-be speech segment, before it is resolved for a locale."""
+
+    id: str
+    section: int
+    paragraph: int
+    line: int
+    col: int
+    items: tuple[Inline, ...]
+
+
+@dataclass(frozen=True)
+class _PauseAt:
+    pause: Pause
+    section: int
+    paragraph: int
+
+
+@dataclass(frozen=True)
+class _SectionStart:
+    number: int
+
+
+@dataclass(frozen=True)
+class _ParagraphStart:
+    index: int
+
+
+_Event = _Chunk | _PauseAt | _SectionStart | _ParagraphStart
+
+
+def _chunks(script: Script) -> list[_Event]:
+    """The script as a flat list of events in reading order, chunks numbered per section.
+
+    A chunk that is empty in every locale (the text before a paragraph's first pause, say)
+    takes no number, so IDs have no gaps; one that speaks in any locale does.
+    """
+    events: list[_Event] = []
+    locales = script.meta.locales
+    paragraph_index = 0
+    for section in script.sections:
+        # Unnumbered chunks first; numbers are given below, skipping silent chunks.
+        unnumbered: list[_Event] = [_SectionStart(section.number)]
+        if script.meta.speak_headings and section.heading is not None:
+            heading_col = section.level + 2
+            unnumbered.append(
+                _Chunk("", section.number, -1, section.line, heading_col, section.heading)
+            )
+        for paragraph in section.paragraphs:
+            unnumbered.append(_ParagraphStart(paragraph_index))
+            for piece, (line, col) in _split_at_pauses(paragraph):
+                if isinstance(piece, Pause):
+                    unnumbered.append(_PauseAt(piece, section.number, paragraph_index))
+                else:
+                    unnumbered.append(_Chunk("", section.number, paragraph_index, line, col, piece))
+            paragraph_index += 1
+        number = 0
+        for event in unnumbered:
+            if not isinstance(event, _Chunk):
+                events.append(event)
+            elif any(_speaks(event.items, locale) for locale in locales):
+                number += 1
+                events.append(replace(event, id=f"S{section.number}-{number:02d}"))
+    return events
+
+
+def _split_at_pauses(
+    paragraph: Paragraph,
+) -> Iterator[tuple[Pause | tuple[Inline, ...], tuple[int, int]]]:
+    """The paragraph's chunks and pauses in order; each chunk with where it begins
+    (the paragraph's first line, or just after the pause tag that opens it)."""
+    parts = _split(paragraph.items)
+    where = (paragraph.line, 1)
+    for part in parts:
+        if isinstance(part, Pause):
+            yield part, (part.line, part.col)
+            where = _after(part)
+        else:
+            yield tuple(part), where
+
+
+def _split(items: tuple[Inline, ...]) -> list[Pause | list[Inline]]:
+    """Alternating chunks and pauses; a pause inside emphasis splits the emphasis in two."""
+    out: list[Pause | list[Inline]] = [[]]
+    for item in items:
+        if isinstance(item, Pause):
+            out += [item, []]
+        elif isinstance(item, Emphasis) and any(_has_pause(c) for c in item.children):
+            for part in _split(item.children):
+                if isinstance(part, Pause):
+                    out += [part, []]
+                elif part:
+                    current = out[-1]
+                    assert isinstance(current, list)
+                    current.append(Emphasis(item.marker, tuple(part)))
+        else:
+            current = out[-1]
+            assert isinstance(current, list)
+            current.append(item)
+    return out
+
+
+def _has_pause(item: Inline) -> bool:
+    if isinstance(item, Pause):
+        return True
+    return isinstance(item, Emphasis) and any(_has_pause(c) for c in item.children)
+
+
+def _after(pause: Pause) -> tuple[int, int]:
+    lines = pause.source.split("\n")
+    if len(lines) == 1:
+        return pause.line, pause.col + len(pause.source)
+    return pause.line + len(lines) - 1, len(lines[-1]) + 1
+
+
+# --------------------------------------------------------------------------- one locale
+
+
+def _plan(
+    script: Script,
+    locale: str,
+    events: list[_Event],
+) -> LocalePlan:
+    meta = script.meta
+    lexicon = script.lexicon.for_locale(locale)
+    language = _segmenter_language(locale)
+    items: list[PlanItem] = []
+    pending: list[Silence] = []  # explicit pauses since the last segment
+    boundary: str = "paragraph"  # the implicit silence owed if no pause comes
+    spoken_yet = False
+    for event in events:
+        if isinstance(event, _SectionStart):
+            boundary = "section"
+        elif isinstance(event, _ParagraphStart):
+            boundary = "section" if boundary == "section" else "paragraph"
+        elif isinstance(event, _PauseAt):
+            pending.append(
+                Silence(
+                    "pause", event.pause.seconds, event.pause.line, event.section, event.paragraph
+                )
+            )
+        else:
+            segment = _segment(event, locale, lexicon, language)
+            if segment is None:
+                continue
+            if not spoken_yet:
+                items.append(Silence("lead_in", meta.lead_in))
+            elif not pending:
+                implicit = meta.section_pause if boundary == "section" else meta.paragraph_pause
+                items.append(Silence(boundary, implicit))  # type: ignore[arg-type]
+            items += pending
+            items.append(segment)
+            pending, boundary, spoken_yet = [], "paragraph", True
+    if not spoken_yet:
+        items.append(Silence("lead_in", meta.lead_in))
+    items += pending
+    items.append(Silence("tail", meta.tail))
+    return LocalePlan(script, locale, _section_infos(script, locale), tuple(items))
+
+
+def _section_infos(script: Script, locale: str) -> tuple[SectionInfo, ...]:
+    infos = []
+    for section in script.sections:
+        if section.heading is None:
+            infos.append(SectionInfo(section.number, script.meta.title, None, section.line))
+            continue
+        heading = _normalise(_resolve(section.heading, locale))
+        title = _printed(_pieces(heading))
+        infos.append(SectionInfo(section.number, title, heading, section.line))
+    return tuple(infos)
+
+
+def _segment(
+    chunk: _Chunk, locale: str, lexicon: Mapping[str, str], language: str
+) -> SpeechSegment | None:
+    inlines = _normalise(_resolve(chunk.items, locale))
+    pieces = _pieces(inlines)
+    printed = _printed(pieces)
+    if not printed:
+        return None
+    sentences = tuple(
+        _sentence(part, lexicon) for part in _split_sentences(pieces, printed, language)
+    )
+    return SpeechSegment(
+        id=chunk.id,
+        section=chunk.section,
+        paragraph=chunk.paragraph,
+        line=chunk.line,
+        col=chunk.col,
+        inlines=inlines,
+        printed=printed,
+        spoken=" ".join(s.spoken for s in sentences),
+        sentences=sentences,
+    )
+
+
+def _speaks(items: tuple[Inline, ...], locale: str) -> bool:
+    return bool(_pieces(_normalise(_resolve(items, locale))))
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _resolve(items: tuple[Inline, ...], locale: str) -> tuple[Inline, ...]:
+    """Inline nodes with each variant replaced by its branch for ``locale``."""
+    out: list[Inline] = []
+    for item in items:
+        if isinstance(item, Variant):
+            out += _resolve(item.for_locale(locale), locale)
+        elif isinstance(item, Emphasis):
+            out.append(Emphasis(item.marker, _resolve(item.children, locale)))
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _normalise(items: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    """Printed inline nodes tidied: adjacent text merged, whitespace collapsed and trimmed
+    at both ends, empty nodes dropped. Takes variant-free, pause-free nodes."""
+    merged = _merge(items)
+    if merged and isinstance(merged[0], Text):
+        merged[0] = Text(merged[0].text.lstrip())
+    if merged and isinstance(merged[-1], Text):
+        merged[-1] = Text(merged[-1].text.rstrip())
+    return tuple(i for i in merged if not (isinstance(i, Text) and not i.text))
+
+
+def _merge(items: tuple[Inline, ...]) -> list[Inline]:
+    out: list[Inline] = []
+
+    def add_text(text: str) -> None:
+        if out and isinstance(out[-1], Text):
+            out[-1] = Text(_WHITESPACE.sub(" ", out[-1].text + text))
+        else:
+            out.append(Text(_WHITESPACE.sub(" ", text)))
+
+    for item in items:
+        if isinstance(item, Text):
+            add_text(item.text)
+        elif isinstance(item, Emphasis):
+            # Whitespace at the edges of emphasis moves outside it rather than being lost.
+            children = _merge(item.children)
+            first, last = children[:1], children[-1:]
+            if first and isinstance(first[0], Text) and first[0].text[:1].isspace():
+                add_text(" ")
+            inner = _normalise(tuple(children))
+            if inner:
+                out.append(Emphasis(item.marker, inner))
+            if last and isinstance(last[0], Text) and last[0].text[-1:].isspace():
+                add_text(" ")
+        else:
+            out.append(item)
+    return out
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A stretch of printed text; ``say`` is the spoken text of a say-substitution."""
+
+    printed: str
+    say: str | None = None
+
+
+def _pieces(items: tuple[Inline, ...]) -> list[_Piece]:
+    """The printed text as pieces, emphasis flattened and whitespace normalised across
+    piece boundaries, so that joining the pieces gives the printed text exactly."""
+    raw: list[_Piece] = []
+
+    def walk(nodes: tuple[Inline, ...]) -> None:
+        for node in nodes:
+            if isinstance(node, Text):
+                raw.append(_Piece(node.text))
+            elif isinstance(node, Say):
+                raw.append(_Piece(node.printed, node.spoken))
+            elif isinstance(node, Emphasis):
+                walk(node.children)
+
+    walk(items)
+    out: list[_Piece] = []
+    ends_with_space = True  # drops leading whitespace
+    for piece in raw:
+        text = _WHITESPACE.sub(" ", piece.printed)
+        if ends_with_space:
+            text = text.lstrip(" ")
+        if text:
+            out.append(_Piece(text, piece.say))
+            ends_with_space = text.endswith(" ")
+    if out and out[-1].say is None:
+        last = out[-1].printed.rstrip(" ")
+        out[-1] = _Piece(last)
+        if not last:
+            out.pop()
+    return out
+
+
+def _printed(pieces: list[_Piece]) -> str:
+    return "".join(p.printed for p in pieces)
+
+
+def _sentence(pieces: list[_Piece], lexicon: Mapping[str, str]) -> Sentence:
+    """One sentence: printed text as written, spoken text with say-substitutions and the
+    lexicon applied (the lexicon never touches a say-substitution's spoken text)."""
+    spoken: list[str] = []
+    run: list[str] = []
+    for piece in pieces:
+        if piece.say is None:
+            run.append(piece.printed)
+            continue
+        spoken.append(apply_lexicon("".join(run), lexicon))
+        spoken.append(piece.say)
+        run = []
+    spoken.append(apply_lexicon("".join(run), lexicon))
+    return Sentence(_printed(pieces).strip(), _WHITESPACE.sub(" ", "".join(spoken)).strip())
+
+
+def _split_sentences(pieces: list[_Piece], printed: str, language: str) -> list[list[_Piece]]:
+    """The pieces cut at sentence starts found by the segmenter in the printed text.
+
+    A say-substitution is never cut: a start inside one moves to its end.
+    """
+    spans: list[tuple[int, int, _Piece]] = []
+    offset = 0
+    for piece in pieces:
+        spans.append((offset, offset + len(piece.printed), piece))
+        offset += len(piece.printed)
+    starts = set()
+    for start in sentence_starts(printed, language)[1:]:
+        for begin, end, piece in spans:
+            if piece.say is not None and begin < start < end:
+                start = end
+        if start < len(printed):
+            starts.add(start)
+
+    sentences: list[list[_Piece]] = [[]]
+    for begin, end, piece in spans:
+        cuts = sorted(s for s in starts if begin < s < end) if piece.say is None else []
+        previous = begin
+        for cut in cuts:
+            sentences[-1].append(_Piece(piece.printed[previous - begin : cut - begin]))
+            sentences.append([])
+            previous = cut
+        if begin in starts and sentences[-1]:
+            sentences.append([])
+        sentences[-1].append(_Piece(piece.printed[previous - begin :], piece.say))
+    return [s for s in sentences if _printed(s).strip()]
+
+
+def sentence_starts(text: str, language: str = "en") -> tuple[int, ...]:
+    """Offsets in ``text`` where the segmenter starts a sentence (always 0 first)."""
+    return _sentence_starts(text, language)
+
+
+@lru_cache(maxsize=8192)
+def _sentence_starts(text: str, language: str) -> tuple[int, ...]:
+    starts = [0]
+    cursor = 0
+    for sentence in _segmenter(language).segment(text):
+        found = text.find(sentence.strip(), cursor)
+        if found < 0:
+            # The segmenter altered the text: keep what was found so far, whole.
+            log.debug("sentence segmenter changed %r; not splitting further", sentence)
+            break
+        if found > 0:
+            starts.append(found)
+        cursor = found + len(sentence.strip())
+    return tuple(sorted(set(starts)))
+
+
+@cache
+def _segmenter(language: str) -> pysbd.Segmenter:
+    # Building a Segmenter compiles many rules; one per language is plenty.
+    return pysbd.Segmenter(language=language, clean=False)
+
+
+def _segmenter_language(locale: str) -> str:
+    language = language_of(locale)
+    return language if language in LANGUAGE_CODES else "en"
