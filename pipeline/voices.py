@@ -14,6 +14,7 @@ per process (:func:`file_digest`), since every build computes each engine's iden
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import hashlib
 import math
@@ -21,7 +22,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -183,9 +184,12 @@ def canonical_locale(tag: str) -> str:
     return "-".join(out)
 
 
-def _suggest(word: str, candidates: object) -> str:
-    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)  # type: ignore[call-overload]
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_Where = Callable[[str | None], tuple[int, int]]  # key (None: the choice itself) -> position
 
 
 class _ProfileReader:
@@ -235,9 +239,13 @@ class _ProfileReader:
             if not _LOCALE.match(key):
                 self.error(pos.table(key), f"[{key}] is not a locale tag such as en-GB")
                 continue
+            locale = canonical_locale(key)
+            if locale in dict(voices):
+                self.error(pos.table(key), f"[{key}] repeats the table for {locale}")
+                continue
             choices = self._choices(key, value)
             if choices:
-                voices.append((canonical_locale(key), choices))
+                voices.append((locale, choices))
         if not voices and not self.errors:
             self.error((1, 1), "the profile names no locale; add a table such as [en-GB]")
         if self.errors:
@@ -268,6 +276,7 @@ class _ProfileReader:
         return tuple(s for s in specs if s is not None)
 
     def _spec(self, table: dict[str, Any], locale: str, index: int | None) -> VoiceSpec | None:
+        """One choice: the locale table itself (``index`` None) or its index-th fallback."""
         assert self.positions is not None
         positions = self.positions
 
@@ -277,61 +286,73 @@ class _ProfileReader:
             return positions.fallback(locale, index, key)
 
         before = len(self.errors)
-        allowed = COMMON_KEYS | OPTION_KEYS | ({"fallback"} if index is None else set())
-        for key in table:
-            if key not in allowed:
-                if key == "fallback":
-                    msg = "a fallback entry cannot have fallbacks of its own"
-                else:
-                    msg = f"unknown key {key!r}{_suggest(key, allowed)}"
-                self.error(where(key), msg)
-
+        self._unknown_keys(table, where, allow_fallback=index is None)
         cls = self._engine(table.get("engine"), where)
         if cls is not None:
-            read = cls.options | COMMON_KEYS
-            for key in sorted(OPTION_KEYS & set(table) - read):
-                options = ", ".join(sorted(cls.options)) or "none"
-                self.error(
-                    where(key),
-                    f"the {cls.name} engine does not use {key!r} (its options: {options})",
-                )
-
-        values: dict[str, Any] = {}
-        for key in ("model", "model_path", "config_path", "speaker", "language", "dir"):
-            if key in table:
-                value = table[key]
-                if not isinstance(value, str) or not value.strip():
-                    self.error(where(key), f"{key} must be a non-empty string")
-                else:
-                    values[key] = value
-        for key in PATH_KEYS:
-            if key in values and inside_root(self.root, values[key]) is None:
-                self.error(where(key), f"{key} {values[key]!r} resolves outside the project root")
-        if "speaker_wav" in table:
-            wavs = table["speaker_wav"]
-            if not isinstance(wavs, list) or not all(isinstance(w, str) and w for w in wavs):
-                self.error(where("speaker_wav"), "speaker_wav must be a list of paths")
-            else:
-                for wav in wavs:
-                    if inside_root(self.root, wav) is None:
-                        self.error(
-                            where("speaker_wav"),
-                            f"speaker_wav {wav!r} resolves outside the project root",
-                        )
-                values["speaker_wav"] = tuple(wavs)
-        for key, (low, high) in (("speed", SPEED_RANGE), ("gain_db", GAIN_RANGE)):
-            if key in table:
-                value = table[key]
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if not ok or not math.isfinite(value) or not low <= value <= high:
-                    self.error(where(key), f"{key} must be a number from {low:g} to {high:g}")
-                else:
-                    values[key] = float(value)
+            self._unused_options(cls, table, where)
+        values = {**self._strings(table, where), **self._numbers(table, where)}
         if len(self.errors) > before or cls is None:
             return None
         return VoiceSpec(engine=cls.name, **values)
 
-    def _engine(self, name: object, where: Any) -> type[Engine] | None:
+    def _unknown_keys(self, table: dict[str, Any], where: _Where, allow_fallback: bool) -> None:
+        allowed = COMMON_KEYS | OPTION_KEYS | ({"fallback"} if allow_fallback else set())
+        for key in table:
+            if key in allowed:
+                continue
+            if key == "fallback":
+                self.error(where(key), "a fallback entry cannot have fallbacks of its own")
+            else:
+                self.error(where(key), f"unknown key {key!r}{_suggest(key, allowed)}")
+
+    def _unused_options(self, cls: type[Engine], table: dict[str, Any], where: _Where) -> None:
+        options = ", ".join(sorted(cls.options)) or "none"
+        for key in sorted(OPTION_KEYS & set(table) - cls.options):
+            self.error(
+                where(key), f"the {cls.name} engine does not use {key!r} (its options: {options})"
+            )
+
+    def _strings(self, table: dict[str, Any], where: _Where) -> dict[str, Any]:
+        """The text and path options, paths checked to stay inside the project root."""
+        values: dict[str, Any] = {}
+        for key in ("model", "model_path", "config_path", "speaker", "language", "dir"):
+            if key not in table:
+                continue
+            value = table[key]
+            if not isinstance(value, str) or not value.strip():
+                self.error(where(key), f"{key} must be a non-empty string")
+            elif key in PATH_KEYS and inside_root(self.root, value) is None:
+                self.error(where(key), f"{key} {value!r} resolves outside the project root")
+            else:
+                values[key] = value
+        if "speaker_wav" in table:
+            wavs = table["speaker_wav"]
+            if not isinstance(wavs, list) or not all(isinstance(w, str) and w for w in wavs):
+                self.error(where("speaker_wav"), "speaker_wav must be a list of paths")
+                return values
+            for wav in wavs:
+                if inside_root(self.root, wav) is None:
+                    self.error(
+                        where("speaker_wav"),
+                        f"speaker_wav {wav!r} resolves outside the project root",
+                    )
+            values["speaker_wav"] = tuple(wavs)
+        return values
+
+    def _numbers(self, table: dict[str, Any], where: _Where) -> dict[str, float]:
+        values: dict[str, float] = {}
+        for key, (low, high) in (("speed", SPEED_RANGE), ("gain_db", GAIN_RANGE)):
+            if key not in table:
+                continue
+            value = table[key]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or not low <= value <= high:
+                self.error(where(key), f"{key} must be a number from {low:g} to {high:g}")
+            else:
+                values[key] = float(value)
+        return values
+
+    def _engine(self, name: object, where: _Where) -> type[Engine] | None:
         if name is None:
             self.error(where(None), "missing key 'engine'")
             return None
@@ -387,7 +408,7 @@ class _KeyPositions:
             self.tables.setdefault(name, (start, end, stop))
 
     def where(self, offset: int) -> tuple[int, int]:
-        line = max(i for i, start in enumerate(self.line_starts) if start <= offset)
+        line = bisect.bisect_right(self.line_starts, offset) - 1
         return line + 1, offset - self.line_starts[line] + 1
 
     def table(self, name: str) -> tuple[int, int]:
@@ -600,4 +621,6 @@ def _choice_status(spec: VoiceSpec, root: Path) -> ChoiceStatus:
         cls.check(spec, root)
     except VoiceUnavailable as exc:
         return ChoiceStatus(spec, False, str(exc), exc.hint, licence)
+    except VoiceError as exc:  # e.g. a model name the engine does not know
+        return ChoiceStatus(spec, False, str(exc), None, licence)
     return ChoiceStatus(spec, True, None, None, licence)

@@ -373,3 +373,18 @@ def test_describe_voices_with_nothing_available(root: Path) -> None:
         "python -m piper.download_voices en_GB-nobody-low"
     )
     assert row.choices[0].licence == "unknown (voice not installed)"
+
+
+def test_describe_voices_shows_a_misnamed_model_as_unavailable(root: Path) -> None:
+    write(root, "typo.toml", '[en-US]\nengine = "hibari"\nmodel = "haert"\n')
+    [row] = [r for r in describe_voices(root) if r.role == "typo"]
+    assert row.resolved is None
+    assert row.choices[0].reason is not None
+    assert row.choices[0].reason.startswith("hibari has no voice 'haert'")
+    with pytest.raises(VoiceError, match="hibari has no voice 'haert'"):
+        resolve_voice("typo", "en-US", root)  # a build stops rather than falling back
+
+
+def test_a_locale_may_appear_once(root: Path) -> None:
+    write(root, "twice.toml", '[en-GB]\nengine = "fake"\n\n[en-gb]\nengine = "fake"\n')
+    assert errors_of(root) == ["voices/twice.toml:4:1: [en-gb] repeats the table for en-GB"]
