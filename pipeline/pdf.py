@@ -128,6 +128,7 @@ def write_pdf(
     """
     data = render_pdf(plan, times, segment_ids=segment_ids, show_spoken=show_spoken)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -783,14 +784,14 @@ def _draw_line(
     pdf: Document, line: Line, geometry: Geometry, top: float, segment_ids: bool
 ) -> None:
     baseline = top + line.baseline
-    for fragment in line.fragments:
-        pdf.use(fragment.font, fragment.color)
-        pdf.text(geometry.left + fragment.x, baseline, fragment.text)
-    if segment_ids and line.marks:
+    if segment_ids and line.marks:  # drawn first, so that extracted text reads left to right
         label = "  ".join(line.marks)
         pdf.use(MARGIN_FONT, MUTED)
         width = pdf.get_string_width(label)
         pdf.text(geometry.left - MARGIN_GAP - width, baseline, label)
+    for fragment in line.fragments:
+        pdf.use(fragment.font, fragment.color)
+        pdf.text(geometry.left + fragment.x, baseline, fragment.text)
     if line.rule:
         pdf.set_draw_color(*RULE)
         pdf.set_line_width(0.5)

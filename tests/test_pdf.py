@@ -818,3 +818,122 @@ def test_first_pages_render_for_inspection(tmp_path: Path) -> None:
             margin = ink((int(40 * scale), int(230 * scale), int(100 * scale), int(450 * scale)))
             outside = ink((0, 0, int(40 * scale), grey.height))
             assert body > 5000 and margin > 50 and outside == 0
+
+
+# --------------------------------------------------------------------------- real scripts
+
+REAL_SCRIPT = """\
+---
+title: Compassionate Letter Writing
+collection: Developing Self-Compassion
+track: 7
+author: Sam Writer
+description: Writing to yourself as a kind friend would.
+pause: 3s
+---
+
+<!-- Producer note: keep the opening slow. -->
+Welcome. [pause] This exercise takes about fifteen minutes.
+
+Find somewhere quiet, with {en-GB: a pen and some paper | en-US: a pen and a notepad}. [pause 5s]
+
+# Noticing
+
+Bring to mind something you have been *struggling* with lately,
+and notice the {en-GB: colour | en-US: color} of it. [pause 30s]
+Notice how it shows up in your body. [pause:10s] <break strength="weak"/>
+
+# Writing <!-- the heading stays short -->
+
+Begin your letter with [CFT](say: compassion focused therapy) in mind, as Gilbert
+suggests, and write **slowly**. [pause 1m30s]
+"""
+
+
+@pytest.fixture
+def real_project(tmp_path: Path) -> Path:
+    scripts = tmp_path / "scripts_src"
+    scripts.mkdir()
+    (scripts / "letter.md").write_text(REAL_SCRIPT, encoding="utf-8")
+    (scripts / "lexicon.toml").write_text('[all]\nGilbert = "Gil-bert"\n', encoding="utf-8")
+    return tmp_path
+
+
+def real_plan(project: Path, locale: str) -> LocalePlan:
+    parse = pytest.importorskip("pipeline.parse")
+    plan = pytest.importorskip("pipeline.plan")
+    script = parse.load_script(project / "scripts_src" / "letter.md", project)
+    return plan.plan_locale(script, locale)
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "en-US"])
+def test_a_parsed_script(real_project: Path, tmp_path: Path, locale: str) -> None:
+    plan = real_plan(real_project, locale)
+    out = tmp_path / f"letter.{locale}.pdf"
+    write_pdf(plan, estimate_times(plan), out)
+    runs = placed_text(out)
+    text = re.sub(r"\bS\d+-\d\d ", "", all_text(out))  # margin IDs interleave with lines
+    assert "Developing Self-Compassion · Track 7" in text
+    assert [entry.title for entry in read(out).outline] == ["Noticing", "Writing"]
+    # comments are neither spoken nor printed
+    assert "Producer" not in text and "stays short" not in text
+    # the locale's variants only
+    own, other = ("colour", "color") if locale == "en-GB" else ("color", "colour")
+    assert f"notice the {own} of it" in text and f"the {other} of" not in text
+    # pause tags of every form, the bare one at the script's default
+    assert "Welcome. pause · 3 s This exercise" in text
+    assert "some paper. pause · 5 s" in text or "a notepad. pause · 5 s" in text
+    assert "your body. pause · 10.5 s" in text  # [pause:10s] and a weak break, as one rest
+    assert "pause · 1 min 30 s" in text
+    assert "[pause" not in text and "break" not in text
+    # printed side of a say-substitution; no spoken-only text
+    assert "Begin your letter with CFT in mind, as Gilbert suggests, and write slowly." in text
+    assert "compassion focused" not in text and "Gil-bert" not in text
+    assert run_with(runs, "struggling")[4] == "SourceSerifProItalic"
+    assert run_with(runs, "slowly")[4] == "SourceSerifProBold"
+    drawn_ids = sorted(
+        i for run in runs if re.fullmatch(r"(S\d-\d\d\s*)+", run[1]) for i in run[1].split()
+    )
+    assert drawn_ids == sorted(s.id for s in plan.speech)
+
+
+def test_a_parsed_script_as_a_recording_sheet(real_project: Path, tmp_path: Path) -> None:
+    plan = real_plan(real_project, "en-GB")
+    out = tmp_path / "sheet.pdf"
+    write_pdf(plan, estimate_times(plan), out, show_spoken=True)
+    text = all_text(out)
+    assert text.count("spoken:") == 1
+    assert "spoken: Begin your letter with compassion focused therapy in mind, as Gil-bert" in text
+    render_png(out, "recording-sheet.en-GB")
+
+
+SCRIPTS = sorted((ROOT / "scripts_src").glob("*.md"))
+
+
+@pytest.mark.parametrize("script_path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_every_project_script(script_path: Path, tmp_path: Path) -> None:
+    parse = pytest.importorskip("pipeline.parse")
+    planner = pytest.importorskip("pipeline.plan")
+    script = parse.load_script(script_path, ROOT)
+    source = script_path.read_text(encoding="utf-8")
+    comment_words = {
+        word
+        for comment in re.findall(r"<!--(.*?)-->", source, flags=re.S)
+        for word in re.findall(r"[A-Za-z]{6,}", comment)
+    }
+    for locale in script.meta.locales:
+        plan = planner.plan_locale(script, locale)
+        out = tmp_path / f"{script.slug}.{locale}.pdf"
+        write_pdf(plan, estimate_times(plan), out)
+        text = all_text(out)
+        body = " ".join(re.sub(r"<!--.*?-->", " ", source, flags=re.S).split())
+        for word in comment_words - set(re.findall(r"[A-Za-z]+", body)):
+            assert word not in text, f"comment text {word!r} printed"
+        for segment in plan.speech:
+            assert segment.id in text
+        position = 0
+        for info in plan.sections:
+            if info.heading is not None:
+                position = text.find(info.title, position)
+                assert position >= 0, f"heading {info.title!r} missing or out of order"
+        render_png(out, f"{script.slug}.{locale}")
