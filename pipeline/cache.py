@@ -52,10 +52,10 @@ class SentenceCache:
         if not self.enabled:
             return None
         path = self._path(key)
+        if not path.is_file():
+            return None
         try:
             samples, rate = sf.read(path, dtype="float32", always_2d=False)
-        except FileNotFoundError:
-            return None
         except Exception as exc:  # a damaged entry is a miss, never a failed build
             log.warning("dropping unreadable cache entry %s: %s", path, exc)
             path.unlink(missing_ok=True)
