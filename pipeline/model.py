@@ -249,6 +249,7 @@ class ResolvedVoice:
     spec: VoiceSpec
     fallback: bool  # True when the profile's first choice was not available
     skipped: tuple[tuple[VoiceSpec, str], ...] = ()  # choices passed over, with why
+    hint: str | None = None  # for a fallback: the command that gets the first choice
 
 
 # --------------------------------------------------------------------------- audio

@@ -24,9 +24,13 @@ ENTRY_POINT_GROUP = "voicetrack.engines"
 class Engine(ABC):
     """A speech engine bound to one voice.
 
-    Subclasses set ``name`` (the ``engine`` key of a voice profile) and ``licence``;
-    ``check`` says whether a voice can be loaded here without loading it; the constructor
-    loads the model once, and ``synthesize`` is then called once per sentence.
+    Subclasses set ``name`` (the ``engine`` key of a voice profile); ``check`` says whether
+    a voice can be loaded here without loading it; an instance loads its model once (in the
+    constructor, or lazily on the first ``synthesize`` so that a fully cached rebuild loads
+    nothing), and ``synthesize`` is then called once per sentence.
+
+    The pipeline applies the profile's ``gain_db`` and folds ``speed`` into the ``speed``
+    argument of ``synthesize``; engines must not apply ``spec.speed`` or ``spec.gain_db``.
     """
 
     name: ClassVar[str]
@@ -62,7 +66,8 @@ class Engine(ABC):
 
     @abstractmethod
     def synthesize(self, text: str, speed: float = 1.0) -> Audio:
-        """Speak one sentence. ``speed`` > 1 is faster. Raise SynthesisError on failure."""
+        """Speak one sentence at the final ``speed`` (profile speed times the script's rate;
+        > 1 is faster). Raise SynthesisError on failure."""
 
 
 _registered: dict[str, type[Engine]] = {}
