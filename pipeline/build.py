@@ -185,7 +185,7 @@ def build_track(job: TrackJob, options: BuildOptions, progress: Progress | None 
     role = options.voice or script.meta.voice
     voice = resolve_voice(role, job.locale, options.root)
     engine = engine_for(voice, options.root)
-    fallback_hint = voice.skipped[0][1] if voice.fallback and voice.skipped else None
+    fallback_hint = voice.hint if voice.fallback else None
 
     out = options.out_dir / script.slug
     stem = f"{script.slug}.{job.locale}"

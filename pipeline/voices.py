@@ -536,7 +536,14 @@ def resolve_voice(
             skipped.append((spec, str(exc)))
             hints.append(exc.hint)
             continue
-        return ResolvedVoice(role, locale, spec, fallback=bool(skipped), skipped=tuple(skipped))
+        return ResolvedVoice(
+            role,
+            locale,
+            spec,
+            fallback=bool(skipped),
+            skipped=tuple(skipped),
+            hint=hints[0] if hints else None,
+        )
     reasons = "\n".join(f"  {spec.label}: {reason}" for spec, reason in skipped)
     raise VoiceUnavailable(
         f"no voice of role {role!r} is available for {locale} on this machine:\n{reasons}",
