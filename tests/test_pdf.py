@@ -13,8 +13,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pypdf
 import pytest
+
+try:
+    import pypdfium2 as pdfium
+except ImportError:  # only the rendering to PNG needs it
+    pdfium = None
 
 from pipeline.estimate import estimate_times
 from pipeline.model import (
@@ -231,7 +237,8 @@ def font_names(path: Path) -> set[str]:
 
 def render_png(pdf_path: Path, name: str) -> Path:
     """The first page as a PNG under tests/artefacts/, for a person to look at."""
-    pdfium = pytest.importorskip("pypdfium2")
+    if pdfium is None:
+        pytest.skip("pypdfium2 is not installed")
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     document = pdfium.PdfDocument(str(pdf_path))
     try:
@@ -811,8 +818,11 @@ def test_first_pages_render_for_inspection(tmp_path: Path) -> None:
             grey = image.convert("L")
             scale = grey.width / width_pt
 
-            def ink(box: tuple[int, int, int, int], grey: Image.Image = grey) -> int:
-                return sum(1 for v in grey.crop(box).get_flattened_data() if v < 160)
+            pixels = np.asarray(grey)
+
+            def ink(box: tuple[int, int, int, int], pixels: np.ndarray = pixels) -> int:
+                left, top, right, bottom = box
+                return int((pixels[top:bottom, left:right] < 160).sum())
 
             body = ink((int(108 * scale), int(150 * scale), int(508 * scale), int(450 * scale)))
             margin = ink((int(40 * scale), int(230 * scale), int(100 * scale), int(450 * scale)))
@@ -904,7 +914,8 @@ def test_a_parsed_script_as_a_recording_sheet(real_project: Path, tmp_path: Path
     text = all_text(out)
     assert text.count("spoken:") == 1
     assert "spoken: Begin your letter with compassion focused therapy in mind, as Gil-bert" in text
-    render_png(out, "recording-sheet.en-GB")
+    if pdfium is not None:
+        render_png(out, "recording-sheet.en-GB")
 
 
 SCRIPTS = sorted((ROOT / "scripts_src").glob("*.md"))
@@ -936,4 +947,5 @@ def test_every_project_script(script_path: Path, tmp_path: Path) -> None:
             if info.heading is not None:
                 position = text.find(info.title, position)
                 assert position >= 0, f"heading {info.title!r} missing or out of order"
-        render_png(out, f"{script.slug}.{locale}")
+        if pdfium is not None:
+            render_png(out, f"{script.slug}.{locale}")
