@@ -11,73 +11,19 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import math
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.tiny_vits import FRAMES_PER_TOKEN, SKIP_REASON, build_tiny_vits
 
 from pipeline.engines import coqui
 from pipeline.engines.coqui import CoquiEngine
 from pipeline.errors import VoiceError, VoiceUnavailable
 from pipeline.model import VoiceSpec
 
-SKIP_REASON = "Coqui TTS is not installed (pip install 'voicetrack[coqui]')"
-#: Every token of the test models lasts this many frames (256 samples each) at speed 1.
-FRAMES_PER_TOKEN = 4
 TEXT = "Breathe in slowly."
-
-
-def build_tiny_vits(folder: Path, *, seed: int, speakers: tuple[str, ...] = ()) -> Path:
-    """Write an untrained VITS checkpoint and config.json into ``folder``; return the folder.
-
-    Hidden sizes are tiny (the checkpoint is about 1 MB). The duration predictor is set to give
-    every token FRAMES_PER_TOKEN frames, so speech length depends on the text and the speed only.
-    """
-    torch = pytest.importorskip("torch", reason=SKIP_REASON)
-    from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
-    from TTS.tts.models.vits import Vits
-
-    folder.mkdir(parents=True, exist_ok=True)
-    speakers_file = None
-    if speakers:
-        speakers_file = folder / "speaker_ids.json"
-        speakers_file.write_text(json.dumps({name: i for i, name in enumerate(speakers)}))
-    args = VitsArgs(
-        hidden_channels=16,
-        hidden_channels_ffn_text_encoder=32,
-        num_layers_text_encoder=1,
-        num_layers_posterior_encoder=1,
-        num_layers_flow=1,
-        resblock_type_decoder="2",
-        resblock_kernel_sizes_decoder=[3],
-        resblock_dilation_sizes_decoder=[[1, 3]],
-        upsample_rates_decoder=[8, 8, 4],  # product = hop length 256
-        upsample_initial_channel_decoder=32,
-        upsample_kernel_sizes_decoder=[16, 16, 8],
-        init_discriminator=False,
-        use_sdp=False,
-        use_speaker_embedding=bool(speakers),
-        speaker_embedding_channels=8,
-        speakers_file=str(speakers_file) if speakers_file else None,
-    )
-    config = VitsConfig(
-        model_args=args,
-        use_phonemes=False,  # graphemes: no espeak needed
-        text_cleaner="basic_cleaners",
-        use_speaker_embedding=bool(speakers),
-        speakers_file=str(speakers_file) if speakers_file else None,
-    )
-    config.audio.do_trim_silence = False
-    torch.manual_seed(seed)
-    model = Vits(config)
-    with torch.no_grad():
-        model.duration_predictor.proj.weight.zero_()
-        model.duration_predictor.proj.bias.fill_(math.log(FRAMES_PER_TOKEN))
-    torch.save({"model": model.state_dict()}, folder / "model.pth")
-    config.save_json(str(folder / "config.json"))
-    return folder
 
 
 @pytest.fixture(scope="module")
