@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-# language[-script][-region][-variant...]: the subset of BCP 47 that names a spoken locale.
+# language[-script][-region][-variant...]: the subset of BCP 47 that names a spoken locale
+# (two- or three-letter ISO 639 languages; the rarely used longer forms are refused).
 _TAG = re.compile(
-    r"(?P<language>[A-Za-z]{2,3}|[A-Za-z]{5,8})"
+    r"(?P<language>[A-Za-z]{2,3})"
     r"(?:-(?P<script>[A-Za-z]{4}))?"
     r"(?:-(?P<region>[A-Za-z]{2}|\d{3}))?"
     r"(?P<variants>(?:-(?:[A-Za-z\d]{5,8}|\d[A-Za-z\d]{3}))*)"

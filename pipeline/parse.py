@@ -115,7 +115,7 @@ def _parse(
     text: str, path: str, lexicon: Lexicon
 ) -> tuple[Script | None, list[SourceError], dict[str, tuple[int, int]]]:
     """The Script (None if the front matter is unusable), every error, and where each
-    front-matter key was written."""
+    front-matter key's value was written."""
     lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     errors = _Errors(path)
     head = _read_front_matter(lines, errors)
@@ -218,7 +218,7 @@ def _read_front_matter(lines: list[str], errors: _Errors) -> _Head:
                 number, key_col, f"'{key}' is given twice (first on line {positions[key][0]})"
             )
             continue
-        positions[key] = (number, key_col)
+        positions[key] = (number, value_col + len(match[3]) - len(match[3].lstrip()))
         try:
             values[key] = _CONVERTERS[key](key, _lex_value(match[3]))
         except _Problem as problem:
@@ -316,7 +316,9 @@ def _comment_start(raw: str, i: int) -> int:
 
 def _scalar(key: str, value: _Scalar | _List) -> _Scalar:
     if isinstance(value, _List):
-        raise _Problem(f"'{key}' takes one value, not a list (quote it to keep the brackets)")
+        raise _Problem(
+            f"'{key}' takes one value, not a list (quote it to keep the brackets)", value.offset
+        )
     if not value.text.strip():
         raise _Problem(f"'{key}' has no value", value.offset)
     return value
@@ -604,6 +606,7 @@ class _BodyParser:
         self.default_pause = default_pause if isinstance(default_pause, float) else 2.0
 
     def parse(self, raw_lines: list[str], first: int, need_text: bool) -> tuple[Section, ...]:
+        errors_before = len(self.errors.items)
         lines = _strip_comments(raw_lines, first, self.errors)
         sections: list[Section] = []
         paragraphs: list[Paragraph] = []
@@ -643,7 +646,8 @@ class _BodyParser:
             pending.append(line)
         end_section()
 
-        if need_text and not any(s.paragraphs or s.heading for s in sections):
+        quiet = len(self.errors.items) == errors_before
+        if need_text and quiet and not any(s.paragraphs or s.heading for s in sections):
             self.errors.add(first, 1, "the script has no text")
         return tuple(sections)
 
@@ -879,13 +883,24 @@ class _InlineParser:
             return len(run)
         if run.chars[close] == "{":
             self.error(close, "variants cannot be nested")
-            end = run.find("}", close + 1)
-            return end + 1 if end > 0 else len(run)
+            return self._past_matching_brace(i)
         branches = self._branches(i, close)
         if branches is not None:
             line, col = run.pos[i]
             self.nodes.append(Variant(branches, line, col))
         return close + 1
+
+    def _past_matching_brace(self, i: int) -> int:
+        """Just past the ``}`` matching the ``{`` at ``i``, counting nested braces."""
+        depth = 0
+        for j in range(i, len(self.run)):
+            if self.run.markup(j, "{"):
+                depth += 1
+            elif self.run.markup(j, "}"):
+                depth -= 1
+                if depth == 0:
+                    return j + 1
+        return len(self.run)
 
     def _branches(self, i: int, close: int) -> tuple[tuple[str, tuple[Inline, ...]], ...] | None:
         run = self.run

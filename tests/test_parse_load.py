@@ -1,0 +1,84 @@
+"""load_script: reading a script and its lexicons from disk, and checking the cover."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import ScriptError
+from pipeline.parse import load_script
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "scripts_src").mkdir()
+    return tmp_path
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_errors(path: Path, root: Path) -> list[str]:
+    with pytest.raises(ScriptError) as caught:
+        load_script(path, root)
+    return [str(e) for e in caught.value.errors]
+
+
+def test_paths_are_shown_relative_to_the_root(project):
+    path = write(project / "scripts_src" / "body-scan.md", "---\ntitle: Body Scan\n---\nHi.\n")
+    script = load_script(path, project)
+    assert (script.path, script.slug) == ("scripts_src/body-scan.md", "body-scan")
+
+
+def test_a_script_outside_the_root_keeps_its_path(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    path = write(elsewhere / "x.md", "---\ntitle: X\n---\n[pasue]\n")
+    assert load_errors(path, project) == [f"{path}:4:1: unknown tag [pasue]; did you mean [pause]?"]
+
+
+def test_the_lexicon_of_the_script_folder_is_loaded(project):
+    write(project / "scripts_src" / "lexicon.toml", '[all]\nCFT = "C F T"\n')
+    path = write(project / "scripts_src" / "a.md", "---\ntitle: A\n---\nCFT.\n")
+    assert load_script(path, project).lexicon.for_locale("en-GB") == {"CFT": "C F T"}
+
+
+def test_lexicon_and_script_errors_are_reported_together(project):
+    write(project / "lexicon.toml", "[all]\nCFT = 1\n")
+    path = write(project / "scripts_src" / "a.md", "---\ntitle: A\nrate: 5\n---\nHi.\n")
+    assert [e.split(": ", 1)[0] for e in load_errors(path, project)] == [
+        "lexicon.toml:2:1",
+        "scripts_src/a.md:3:7",
+    ]
+
+
+def test_cover_inside_the_root_is_accepted(project):
+    write(project / "art" / "cover.png", "png")
+    path = write(
+        project / "scripts_src" / "a.md", "---\ntitle: A\ncover: ../art/cover.png\n---\nHi.\n"
+    )
+    assert load_script(path, project).meta.cover == "../art/cover.png"
+
+
+def test_cover_outside_the_root_is_an_error(project):
+    write(project.parent / "cover.png", "png")
+    path = write(
+        project / "scripts_src" / "a.md", "---\ntitle: A\ncover: ../../cover.png\n---\nHi.\n"
+    )
+    assert load_errors(path, project) == [
+        "scripts_src/a.md:3:8: cover ../../cover.png is outside the project root"
+    ]
+
+
+def test_missing_cover_is_an_error(project):
+    path = write(project / "scripts_src" / "a.md", "---\ntitle: A\ncover: art.jpg\n---\nHi.\n")
+    assert load_errors(path, project) == ["scripts_src/a.md:3:8: cover image art.jpg not found"]
+
+
+def test_text_that_is_not_utf8_is_an_error_with_its_position(project):
+    path = project / "scripts_src" / "a.md"
+    path.write_bytes(b"---\ntitle: A\n---\nCaf\xe9 au lait.\n")
+    assert load_errors(path, project) == ["scripts_src/a.md:4:4: not UTF-8 text (byte 0xe9)"]
