@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -47,7 +48,8 @@ from mutagen.id3 import (
 from pipeline.atomic import atomic_path
 from pipeline.errors import EncodeError
 from pipeline.ffmpeg import ffmpeg_exe
-from pipeline.model import SAMPLE_RATE, Chapter, TrackTags
+from pipeline.master import MasterReport, master, measure_file
+from pipeline.model import SAMPLE_RATE, Chapter, Loudness, TrackTags
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,11 @@ ISO_639_2 = {
 }
 #: LAME quality (ffmpeg's -compression_level for libmp3lame): 2 is LAME's "high quality".
 LAME_QUALITY = 2
+#: Encoded loudness counts as on target within this (ffmpeg reports tenths of an LU).
+ENCODED_TOLERANCE_LU = 0.2
+#: Extra distance kept from the true-peak limit after a miss.
+PEAK_GUARD_DB = 0.2
+ENCODE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -113,17 +120,78 @@ def encode_mp3(
     path = Path(path)
     with atomic_path(path) as temp:
         _run_encoder(samples, sr, temp, bitrate)
-        try:
-            write_tags(temp, tags, chapters, sr)
-        except Exception as exc:  # mutagen raises its own errors and OSError
-            raise EncodeError(f"could not tag {path.name}: {exc}") from exc
-        gapless = gapless_info(temp)
-    expected = round(len(samples) * SAMPLE_RATE / sr)
-    if gapless is None:
-        log.warning("%s has no LAME header: players may add about 25 ms at the start", path)
-    elif gapless.samples != expected:
-        log.warning("%s: gapless length %d samples, expected %d", path, gapless.samples, expected)
-    return EncodeReport(path=path, input_samples=len(samples), sample_rate=sr, gapless=gapless)
+        report = _finish(temp, path, tags, chapters, len(samples), sr)
+    return report
+
+
+@dataclass(frozen=True)
+class MasteredMp3:
+    loudness: Loudness  # measured on the file written
+    master: MasterReport  # of the master that was encoded
+    encode: EncodeReport
+    attempts: int
+
+
+def write_mastered_mp3(
+    samples: np.ndarray,
+    sr: int,
+    path: Path | str,
+    tags: TrackTags,
+    chapters: Sequence[Chapter],
+    *,
+    target_lufs: float = -16.0,
+    true_peak_limit: float = -1.0,
+    bitrate: str = "96k",
+) -> MasteredMp3:
+    """Master an assembled track and write it as a tagged MP3 whose *encoded* loudness is
+    on target and whose encoded true peak is within the limit.
+
+    The encoder changes both: LAME lowers the level of a low-bitrate mono stream by about
+    0.45 dB, and its quantisation noise can push true peaks up, more so for full-band
+    audio. So the encoded file is measured (ffmpeg's ebur128), and when it misses, the
+    track is mastered again with the target and ceiling corrected by what was measured,
+    and encoded again. Tags are written last, then the file is renamed into place.
+    """
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    path = Path(path)
+    aim_lufs, aim_peak = target_lufs, true_peak_limit
+    attempts = 0
+    with atomic_path(path) as temp:
+        while True:
+            attempts += 1
+            mastered, master_report = master(samples, sr, aim_lufs, aim_peak)
+            _run_encoder(mastered, sr, temp, bitrate)
+            del mastered  # an hour of float32 is 600 MB
+            loudness = measure_file(temp)
+            loudness_error = target_lufs - loudness.integrated_lufs
+            peak_excess = loudness.true_peak_dbtp - true_peak_limit
+            on_target = abs(loudness_error) <= ENCODED_TOLERANCE_LU and peak_excess <= 0
+            # A silent track has nothing to correct.
+            if on_target or not math.isfinite(master_report.input_lufs):
+                break
+            if attempts == ENCODE_ATTEMPTS:
+                log.warning(
+                    "%s: encoded at %.1f LUFS and %.1f dBTP after %d attempts "
+                    "(target %.1f LUFS, limit %.1f dBTP)",
+                    path.name,
+                    loudness.integrated_lufs,
+                    loudness.true_peak_dbtp,
+                    attempts,
+                    target_lufs,
+                    true_peak_limit,
+                )
+                break
+            log.debug(
+                "%s encoded at %.1f LUFS, %.1f dBTP; mastering again",
+                path.name,
+                loudness.integrated_lufs,
+                loudness.true_peak_dbtp,
+            )
+            aim_lufs += loudness_error
+            if peak_excess > -PEAK_GUARD_DB:
+                aim_peak -= peak_excess + PEAK_GUARD_DB
+        report = _finish(temp, path, tags, chapters, len(samples), sr)
+    return MasteredMp3(loudness, master_report, report, attempts)
 
 
 def encoder_command(sr: int, output: Path, bitrate: str = "96k") -> list[str]:
@@ -231,7 +299,9 @@ def gapless_info(path: Path | str) -> GaplessInfo | None:
         offset = 0
         if head[:3] == b"ID3" and len(head) == 10:
             # The tag size is four 7-bit bytes ("syncsafe"), after a 10-byte header.
-            size = int.from_bytes(bytes(b & 0x7F for b in head[6:10]), "big")
+            size = 0
+            for byte in head[6:10]:
+                size = (size << 7) | (byte & 0x7F)
             offset = 10 + size + (10 if head[5] & 0x10 else 0)
         stream.seek(offset)
         frame = stream.read(2048)
@@ -239,6 +309,23 @@ def gapless_info(path: Path | str) -> GaplessInfo | None:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _finish(
+    temp: Path, path: Path, tags: TrackTags, chapters: Sequence[Chapter], count: int, sr: int
+) -> EncodeReport:
+    """Tag the encoded temporary file and check its gapless length."""
+    try:
+        write_tags(temp, tags, chapters, sr)
+    except Exception as exc:  # mutagen raises its own errors and OSError
+        raise EncodeError(f"could not tag {path.name}: {exc}") from exc
+    gapless = gapless_info(temp)
+    expected = round(count * SAMPLE_RATE / sr)
+    if gapless is None:
+        log.warning("%s has no LAME header: players may add about 25 ms at the start", path)
+    elif gapless.samples != expected:
+        log.warning("%s: gapless length %d samples, expected %d", path, gapless.samples, expected)
+    return EncodeReport(path=path, input_samples=count, sample_rate=sr, gapless=gapless)
 
 
 def _parse_info_frame(frame: bytes) -> GaplessInfo | None:

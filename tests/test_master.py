@@ -1,0 +1,194 @@
+"""Mastering: loudness measurement, true-peak detection, the limiter, and file measurement."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile
+from audio_helpers import lufs, speech_like, tone
+from scipy.signal import resample_poly
+
+from pipeline import master as master_module
+from pipeline.errors import EncodeError
+from pipeline.master import (
+    MP3_MARGIN_DB,
+    _release,
+    integrated_loudness,
+    k_weighting,
+    limit,
+    master,
+    measure_file,
+    true_peak_dbtp,
+)
+
+SR = 44100
+
+
+def reference_true_peak(samples: np.ndarray) -> float:
+    """8x oversampled peak with a long filter: a slow, independent yardstick."""
+    upsampled = resample_poly(samples.astype(np.float32), 8, 1, window=("kaiser", 8.0))
+    return 20 * math.log10(np.max(np.abs(upsampled)))
+
+
+SILENCE_END = 31 * SR  # where the long silence of speech_with_silences ends
+
+
+def speech_with_silences(seed: int = 0, level_dbfs: float = -24.0) -> np.ndarray:
+    """Two stretches of speech-like sound around a long digital silence."""
+    return np.concatenate(
+        [
+            np.zeros(SR, dtype=np.float32),
+            speech_like(10, seed=seed, level_dbfs=level_dbfs),
+            np.zeros(SILENCE_END - 11 * SR, dtype=np.float32),
+            speech_like(6, seed=seed + 1, level_dbfs=level_dbfs - 3),
+            np.zeros(2 * SR, dtype=np.float32),
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def test_k_weighting_matches_the_published_48k_coefficients():
+    sos = k_weighting(48000)
+    # ITU-R BS.1770-4, tables 1 and 2.
+    np.testing.assert_allclose(
+        sos[0], [1.53512485958697, -2.69169618940638, 1.19839281085285, 1.0,
+                 -1.69065929318241, 0.73248077421585], atol=1e-9,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        sos[1], [1.0, -2.0, 1.0, 1.0, -1.99004745483398, 0.99007225036621], atol=1e-9
+    )
+
+
+def test_full_scale_997_hz_sine_reads_minus_3_lufs():
+    # The standard's calibration point (mono, one channel weighted 1.0).
+    assert integrated_loudness(tone(10, 997.0, 1.0), SR) == pytest.approx(-3.01, abs=0.02)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_integrated_loudness_agrees_with_pyloudnorm(seed):
+    samples = speech_with_silences(seed)
+    assert integrated_loudness(samples, SR) == pytest.approx(lufs(samples), abs=0.1)
+
+
+def test_gating_ignores_silence():
+    speech = speech_like(20, seed=4)
+    padded = np.concatenate([np.zeros(60 * SR, dtype=np.float32), speech])
+    assert integrated_loudness(padded, SR) == pytest.approx(integrated_loudness(speech, SR), abs=0.05)
+    assert integrated_loudness(np.zeros(5 * SR, dtype=np.float32), SR) == -math.inf
+
+
+def test_true_peak_finds_the_peak_between_samples():
+    # A quarter-rate sine sampled 45 degrees off its crests: samples at 0.707, true peak 1.0.
+    n = np.arange(SR)
+    samples = np.sin(2 * np.pi * n / 4 + np.pi / 4) * np.hanning(SR) ** 0.05
+    samples = samples.astype(np.float32)
+    assert 20 * math.log10(np.max(np.abs(samples))) == pytest.approx(-3.01, abs=0.02)
+    assert true_peak_dbtp(samples, SR) == pytest.approx(0.0, abs=0.05)
+
+
+def test_true_peak_agrees_with_an_8x_reference_on_speech():
+    samples = speech_like(30, seed=5, level_dbfs=-18)
+    assert true_peak_dbtp(samples, SR) == pytest.approx(reference_true_peak(samples), abs=0.2)
+
+
+# --------------------------------------------------------------------------- limiter
+
+
+def test_release_recurrence_matches_a_sample_loop():
+    rng = np.random.default_rng(6)
+    held = np.where(rng.random(3000) < 0.01, rng.uniform(0, 6, 3000), 0.0)
+    step, previous = 0.004, 2.5
+    expected = np.empty_like(held)
+    value = previous
+    for i, h in enumerate(held):
+        value = max(h, value - step, 0.0)
+        expected[i] = value
+    np.testing.assert_allclose(_release(held, previous, step), expected, atol=1e-9)
+
+
+def test_limiter_output_does_not_depend_on_block_size(monkeypatch):
+    samples = speech_like(12, seed=7, level_dbfs=-14)
+    whole, _ = limit(samples, SR, 6.0, -1.5)
+    monkeypatch.setattr(master_module, "BLOCK", 4096)
+    blocked, _ = limit(samples, SR, 6.0, -1.5)
+    np.testing.assert_allclose(blocked, whole, atol=2e-6)
+
+
+def test_limiter_holds_the_true_peak_under_the_ceiling():
+    samples = speech_like(20, seed=8, level_dbfs=-20)
+    gain_db = -1.5 + 4.0 - reference_true_peak(samples)  # peaks 4 dB over the ceiling
+    limited, reduction = limit(samples, SR, gain_db, -1.5)
+    assert reduction.max_db > 3.0  # it really had work to do
+    assert reference_true_peak(limited) <= -1.5 + 0.1
+    # Only peaks are touched: most of the sound keeps exactly the applied gain.
+    ratio = limited[samples != 0] / samples[samples != 0]
+    assert np.mean(np.isclose(ratio, 10 ** (gain_db / 20), rtol=1e-4)) > 0.7
+
+
+def test_limiter_leaves_quiet_audio_alone():
+    samples = tone(5, 440.0, 0.1)
+    limited, reduction = limit(samples, SR, 6.0, -1.5)
+    assert reduction.max_db == 0.0 and reduction.samples == 0
+    np.testing.assert_allclose(limited, samples * 10 ** (6 / 20), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- master
+
+
+@pytest.mark.parametrize(
+    ("target", "level"), [(-16.0, -30.0), (-16.0, -12.0), (-20.0, -24.0), (-23.0, -18.0)]
+)
+def test_master_lands_on_target_with_the_peak_under_the_ceiling(target, level):
+    samples = speech_with_silences(seed=9, level_dbfs=level)
+    mastered, report = master(samples, SR, target_lufs=target, true_peak_limit=-1.0)
+    assert mastered.dtype == np.float32 and len(mastered) == len(samples)
+    assert report.output_lufs == pytest.approx(target, abs=0.1)
+    assert lufs(mastered) == pytest.approx(target, abs=0.15)  # by an independent meter
+    assert report.true_peak_dbtp <= -1.0 - MP3_MARGIN_DB + 0.01
+    assert reference_true_peak(mastered) <= -1.0 - MP3_MARGIN_DB + 0.15
+    assert report.input_lufs == pytest.approx(lufs(samples), abs=0.1)
+
+
+def test_master_keeps_silence_digitally_silent_and_rides_no_gain():
+    samples = speech_with_silences(seed=10, level_dbfs=-26.0)
+    mastered, report = master(samples, SR)
+    silent = samples == 0
+    assert silent.sum() > 20 * SR
+    assert not mastered[silent].any()  # exactly zero: no noise, no dither
+    # Just after the long silence the gain is the same as anywhere else unlimited.
+    window = slice(SILENCE_END, SILENCE_END + SR)
+    sounding = samples[window] != 0
+    ratio = mastered[window][sounding] / samples[window][sounding]
+    assert np.median(ratio) == pytest.approx(10 ** (report.gain_db / 20), rel=1e-4)
+
+
+def test_master_leaves_a_silent_track_alone():
+    silent = np.zeros(3 * SR, dtype=np.float32)
+    mastered, report = master(silent, SR)
+    assert not mastered.any() and report.input_lufs == -math.inf and report.passes == 0
+
+
+# --------------------------------------------------------------------------- measure_file
+
+
+def test_measure_file_reads_ffmpeg_ebur128(tmp_path):
+    samples = speech_with_silences(seed=11, level_dbfs=-20.0)
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, samples, SR, subtype="FLOAT")
+    measured = measure_file(path)
+    assert measured.integrated_lufs == pytest.approx(integrated_loudness(samples, SR), abs=0.15)
+    assert measured.true_peak_dbtp == pytest.approx(reference_true_peak(samples), abs=0.3)
+
+
+def test_measure_file_fails_with_the_ffmpeg_command_on_a_bad_file(tmp_path):
+    path = tmp_path / "not-audio.mp3"
+    path.write_text("this is not audio")
+    with pytest.raises(EncodeError) as caught:
+        measure_file(path)
+    assert caught.value.returncode not in (None, 0)
+    assert caught.value.command and str(path) in caught.value.command
+    assert "not-audio.mp3" in caught.value.stderr
