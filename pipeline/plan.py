@@ -386,20 +386,20 @@ def _sentence(pieces: list[_Piece], lexicon: Mapping[str, str]) -> Sentence:
 def _split_sentences(pieces: list[_Piece], printed: str, language: str) -> list[list[_Piece]]:
     """The pieces cut at sentence starts found by the segmenter in the printed text.
 
-    A say-substitution is never cut: a start inside one moves to its end.
+    A say-substitution is never cut: a start inside one is dropped, so the substitution
+    stays whole in the sentence where it begins.
     """
     spans: list[tuple[int, int, _Piece]] = []
     offset = 0
     for piece in pieces:
         spans.append((offset, offset + len(piece.printed), piece))
         offset += len(piece.printed)
-    starts = set()
-    for start in sentence_starts(printed, language)[1:]:
-        for begin, end, piece in spans:
-            if piece.say is not None and begin < start < end:
-                start = end
-        if start < len(printed):
-            starts.add(start)
+    inside_say = [(begin, end) for begin, end, piece in spans if piece.say is not None]
+    starts = {
+        start
+        for start in sentence_starts(printed, language)[1:]
+        if not any(begin < start < end for begin, end in inside_say)
+    }
 
     sentences: list[list[_Piece]] = [[]]
     for begin, end, piece in spans:
