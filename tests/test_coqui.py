@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -148,6 +149,31 @@ def test_local_model_problems(project: Path) -> None:
     wav = local("calm", speaker_wav=("takes/me.wav",))
     with pytest.raises(VoiceUnavailable, match="speaker_wav takes/me.wav does not exist"):
         CoquiEngine.check(wav, project)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="uses a POSIX shell script as the program")
+def test_phoneme_models_need_the_espeak_program(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(project / "models" / "calm", root / "models" / "phonemes")
+    config_path = root / "models" / "phonemes" / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update(use_phonemes=True, phonemizer="espeak", phoneme_language="en-us")
+    config_path.write_text(json.dumps(config))
+    spec = local("phonemes")
+    programs = tmp_path / "bin"
+    programs.mkdir()
+    monkeypatch.setenv("PATH", str(programs))
+    with pytest.raises(VoiceUnavailable, match="needs the espeak-ng program") as caught:
+        CoquiEngine.check(spec, root)
+    assert "apt install espeak-ng" in (caught.value.hint or "")
+    CoquiEngine.check(local("calm"), project)  # grapheme models do not need it
+
+    program = programs / "espeak-ng"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    CoquiEngine.check(spec, root)
 
 
 # --------------------------------------------------------------------------- catalogue models

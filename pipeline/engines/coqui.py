@@ -11,6 +11,9 @@ A profile names a model in one of two ways:
   ``voicetrack voices install <name>`` does that. Nothing here ever downloads.
 - ``model_path`` + ``config_path``: a checkpoint and its ``config.json`` inside the project.
 
+Coqui's VCTK and LJ Speech VITS models read text through the ``espeak-ng`` program, a system
+package that pip cannot provide; ``check`` reports it missing, so a profile falls back.
+
 ``check`` only looks at files (it does not even import PyTorch). The constructor loads the model,
 once per process for all voices that share it, on the GPU when PyTorch sees one. Speed maps to
 VITS's ``length_scale`` and to XTTS's ``speed``; each sentence is rendered with a fixed random
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Iterator
@@ -247,6 +251,40 @@ def _resolve_speaker_wavs(spec: VoiceSpec, root: Path) -> tuple[Path, ...]:
     return tuple(paths)
 
 
+ESPEAK_HINT = (
+    "install the espeak-ng program from your system's packages (apt install espeak-ng, "
+    "brew install espeak-ng, or the Windows installer from github.com/espeak-ng/espeak-ng)"
+)
+
+
+def needs_espeak_program(config: Path) -> bool:
+    """Whether a model reads its text through the espeak-ng program.
+
+    Coqui's VITS models (VCTK, LJ Speech) were trained on espeak-ng phonemes, and Coqui gets
+    them by running the ``espeak-ng`` (or ``espeak``) executable, which no Python package
+    provides: the library voicetrack's own espeak engine uses is not enough.
+    """
+    try:
+        settings = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # loading will report the broken config
+    if not settings.get("use_phonemes"):
+        return False
+    # No phonemizer named: Coqui picks one by language, espeak for English.
+    return settings.get("phonemizer") in (None, "espeak", "espeak-ng")
+
+
+def _check_phonemizer(model: CoquiModel) -> None:
+    if needs_espeak_program(model.config) and not (
+        shutil.which("espeak-ng") or shutil.which("espeak")
+    ):
+        raise VoiceUnavailable(
+            f"Coqui model {model.label} needs the espeak-ng program to read text, and it is "
+            "not on PATH",
+            hint=ESPEAK_HINT,
+        )
+
+
 # --------------------------------------------------------------------------- licences
 
 
@@ -379,6 +417,7 @@ class CoquiEngine(Engine):
         super().__init__(spec, root)
         self.model = locate_model(spec, root)
         self._speaker_wav = _resolve_speaker_wavs(spec, root)
+        _check_phonemizer(self.model)
         self._loaded = _load(self.model)
         self._kind = self._speed_control()
         self._language = spec.language
@@ -386,8 +425,9 @@ class CoquiEngine(Engine):
 
     @classmethod
     def check(cls, spec: VoiceSpec, root: Path) -> None:
-        locate_model(spec, root)
+        model = locate_model(spec, root)
         _resolve_speaker_wavs(spec, root)
+        _check_phonemizer(model)
 
     @classmethod
     def licence(cls, spec: VoiceSpec) -> str:
