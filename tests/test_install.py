@@ -451,3 +451,25 @@ def test_xtts_needs_its_licence_accepted(coqui_home: Path) -> None:
     with pytest.raises(InstallError, match="Coqui Public Model License") as caught:
         install_voice("tts_models/multilingual/multi-dataset/xtts_v2")
     assert "COQUI_TOS_AGREED=1" in (caught.value.hint or "")
+
+
+# --------------------------------------------------------------------------- the profiles
+
+
+@pytest.mark.parametrize("role", ["narrator-male", "narrator-vctk"])
+def test_profiles_of_installable_voices_render_anywhere(
+    role: str, homes: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.voices import load_profiles, resolve_voice
+
+    monkeypatch.setenv("TTS_HOME", str(tmp_path / "coqui"))  # nothing installed anywhere
+    project = Path(__file__).resolve().parents[1]
+    profile = load_profiles(project)[role]
+    offline = {"en-GB": "espeak-ng:en-gb-x-rp", "en-US": "hibari:heart"}
+    for locale, last in offline.items():
+        choices = profile.choices(locale)
+        assert choices[0].engine in ("piper", "hibari", "coqui")
+        assert choices[-1].label == last
+        voice = resolve_voice(role, locale, project)
+        assert voice.fallback  # the neural first choice is not installed here...
+        assert voice.skipped[0][1]  # ...and the reason is given
