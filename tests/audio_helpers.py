@@ -90,9 +90,7 @@ def speech_like(
 # --------------------------------------------------------------------------- plans
 
 
-def speech(
-    segment_id: str, *sentences: str, line: int = 1, paragraph: int = 0
-) -> SpeechSegment:
+def speech(segment_id: str, *sentences: str, line: int = 1, paragraph: int = 0) -> SpeechSegment:
     """A speech segment with the given sentences; the section comes from the id."""
     section = int(segment_id[1:].split("-")[0])
     text = " ".join(sentences)
@@ -153,9 +151,7 @@ def render_plan(
     rng = np.random.default_rng(seed)
     rendered = {}
     for segment in plan.speech:
-        parts = [
-            _voiced(sentence_seconds, int(rng.integers(1 << 30))) for _ in segment.sentences
-        ]
+        parts = [_voiced(sentence_seconds, int(rng.integers(1 << 30))) for _ in segment.sentences]
         rendered[segment.id] = join_sentences(segment.id, parts, pause)
     return rendered
 

@@ -249,9 +249,7 @@ def long_plan(minutes: int) -> tuple:
         ]
     items.append(silence("tail", 3.0))
     plan = make_plan(items)
-    sentence = (np.random.default_rng(0).standard_normal(round(3.0 * SR)) * 0.1).astype(
-        np.float32
-    )
+    sentence = (np.random.default_rng(0).standard_normal(round(3.0 * SR)) * 0.1).astype(np.float32)
     shared = join_sentences("shared", [sentence] * 3, 0.5)
     return plan, {segment.id: shared for segment in plan.speech}
 

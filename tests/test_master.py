@@ -77,7 +77,9 @@ def test_integrated_loudness_agrees_with_pyloudnorm(seed):
 def test_gating_ignores_silence():
     speech = speech_like(20, seed=4)
     padded = np.concatenate([np.zeros(60 * SR, dtype=np.float32), speech])
-    assert integrated_loudness(padded, SR) == pytest.approx(integrated_loudness(speech, SR), abs=0.05)
+    assert integrated_loudness(padded, SR) == pytest.approx(
+        integrated_loudness(speech, SR), abs=0.05
+    )
     assert integrated_loudness(np.zeros(5 * SR, dtype=np.float32), SR) == -math.inf
 
 
