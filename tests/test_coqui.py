@@ -262,3 +262,49 @@ def test_non_commercial_licence_is_stated_once(
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
     assert "xtts_v2" in warnings[0] and "non-commercial" in warnings[0]
+
+
+# --------------------------------------------------------------------------- a whole build
+
+
+def test_build_with_a_coqui_profile(project: Path, tmp_path: Path) -> None:
+    from pipeline.build import BuildOptions, build
+
+    root = tmp_path / "root"
+    shutil.copytree(project / "models" / "calm", root / "models" / "calm")
+    (root / "voices").mkdir()
+    (root / "voices" / "noise.toml").write_text(
+        'description = "Untrained VITS"\n\n[en-GB]\nengine = "coqui"\n'
+        'model_path = "models/calm/model.pth"\nconfig_path = "models/calm/config.json"\n'
+    )
+    script = root / "scripts_src" / "breathe.md"
+    script.parent.mkdir()
+    script.write_text(
+        "---\ntitle: Breathe\nlocales: [en-GB]\nvoice: noise\n---\n\n"
+        "Breathe in. [pause 1s] Breathe out.\n"
+    )
+    options = BuildOptions(root=root, out_dir=root / "out")
+
+    [result] = build([script], options)
+    assert not result.up_to_date and result.synthesised == 2
+    manifest = json.loads((root / "out" / "breathe" / "breathe.en-GB.json").read_text())
+    assert manifest["voice"] == {
+        "role": "noise",
+        "engine": "coqui",
+        "model": "models/calm/model.pth",
+        "fallback": False,
+    }
+    assert (root / "out" / "breathe" / "breathe.en-GB.mp3").stat().st_size > 0
+    segments = manifest["segments"]
+    speech = {s["text"]: s["end"] - s["start"] for s in segments if s["kind"] == "speech"}
+    assert list(speech) == ["Breathe in.", "Breathe out."]
+    for text, seconds in speech.items():  # every token's frames, nothing trimmed or padded
+        tokens = 2 * len(text) + 1
+        assert seconds == pytest.approx(tokens * FRAMES_PER_TOKEN * 256 / 22050, abs=0.002)
+    [pause] = [s for s in segments if s["kind"] == "silence" and s["source"] == "pause"]
+    assert pause["end"] - pause["start"] == pytest.approx(1.0, abs=0.001)
+
+    assert build([script], options)[0].up_to_date  # same model, same identity
+    build_tiny_vits(root / "models" / "calm", seed=7)  # retrained in place
+    again = build([script], options)[0]
+    assert not again.up_to_date and again.synthesised == 2
