@@ -1,6 +1,7 @@
 """Installing neural voices with one command: what can be fetched, and fetching it safely.
 
 available_voices()                        -> [InstallableVoice]   (no network)
+is_installed(name)                        -> bool                 (no network)
 install_voice(name, base_url=, progress=) -> Path of the installed model
 
 Each voice lands where its engine looks for it, so it is found by the next build:
@@ -207,6 +208,28 @@ def _coqui_catalogue() -> list[InstallableVoice]:
     return voices
 
 
+def is_installed(name: str) -> bool:
+    """Whether voice ``name`` is where its engine looks (files present; nothing downloaded)."""
+    engine = _engine_of(name)
+    if engine == "hibari":
+        from hibari.voices import ASSETS, VOICES, cache_dir
+
+        entry = VOICES[name]
+        folder = ASSETS if entry.get("bundled") else cache_dir()
+        return (Path(folder) / entry["file"]).is_file()
+    if engine == "piper":
+        return all((piper_dir() / f"{name}{ext}").is_file() for ext in (".onnx", ".onnx.json"))
+    from pipeline.engines import coqui
+    from pipeline.errors import VoiceUnavailable
+    from pipeline.model import VoiceSpec
+
+    try:
+        coqui.locate_model(VoiceSpec("coqui", model=name), Path.cwd())
+    except (VoiceUnavailable, VoiceError):
+        return False
+    return True
+
+
 # --------------------------------------------------------------------------- installing
 
 
@@ -297,8 +320,8 @@ def _install_piper(name: str, base: str | None, progress: Progress | None, force
     catalogue_url = f"{root}/voices.json"
     try:
         entry = _piper_catalogue_entry(name, catalogue_url)
-    except InstallError as exc:
-        exc.hint = _by_hand(label, expected, also=exc.hint)
+    except _Unreachable as exc:
+        exc.hint = _by_hand(label, expected)
         raise
     published = entry.get("files") or {}
     files = []

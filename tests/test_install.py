@@ -126,6 +126,7 @@ def test_hibari_voice_installs_where_the_engine_finds_it(
     assert path == homes["hibari"] / "bf_emma.int8.onnx"
     assert path.read_bytes() == hibari_emma
     HibariEngine.check(spec, tmp_path)  # found
+    assert install.is_installed("emma") and not install.is_installed("fable")
     assert leftovers(homes["hibari"]) == ["bf_emma.int8.onnx"]
     done = [event[1] for event in seen]
     assert done[0] == 0 and done[-1] == len(hibari_emma) and done == sorted(done)
@@ -263,6 +264,7 @@ def test_piper_voice_installs_where_the_engine_finds_it(
     assert path == folder / f"{PIPER_VOICE}.onnx"
     assert path.read_bytes() == piper_voice[f"{PIPER_FOLDER}/{PIPER_VOICE}.onnx"]
     PiperEngine.check(spec, tmp_path)
+    assert install.is_installed(PIPER_VOICE)
     assert PiperEngine.licence(spec) == "CC BY-SA 4.0"  # read from the installed MODEL_CARD
     assert leftovers(folder) == [
         f"{PIPER_VOICE}.MODEL_CARD",
@@ -306,8 +308,9 @@ def test_piper_interrupted_model_leaves_nothing(
 def test_piper_voice_not_in_catalogue(
     piper_voice: dict[str, bytes], homes: dict[str, Path]
 ) -> None:
-    with pytest.raises(InstallError, match="has no voice 'en_GB-nobody-medium'"):
+    with pytest.raises(InstallError, match="has no voice 'en_GB-nobody-medium'") as caught:
         install_voice("en_GB-nobody-medium")
+    assert "by hand" not in (caught.value.hint or "")  # there is nothing to fetch by hand
 
 
 def test_piper_offline_names_both_files(
@@ -408,8 +411,10 @@ def test_coqui_release_model_installs_where_the_engine_finds_it(
     spec = VoiceSpec("coqui", model="tts_models/en/ljspeech/vits")
     with pytest.raises(VoiceUnavailable):
         CoquiEngine.check(spec, tmp_path)
+    assert not install.is_installed("tts_models/en/ljspeech/vits")
     seen: list[tuple[str, int, int | None]] = []
     folder = install_voice(spec.model or "", progress=lambda *event: seen.append(event))
+    assert install.is_installed("tts_models/en/ljspeech/vits")
     assert folder == coqui_home / "tts_models--en--ljspeech--vits"
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model_file.pth"]
     assert [p.name for p in coqui_home.iterdir()] == [folder.name]  # no staging left
