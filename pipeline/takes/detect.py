@@ -25,8 +25,11 @@ ANALYSIS_RATE = 16000
 HOP = 0.01
 #: High-pass of the analysis copy: above mains hum and its first harmonic, below speech.
 ANALYSIS_HIGHPASS_HZ = 110.0
-#: A quiet stretch this long (seconds) ends a region's edge: shorter dips are inside a word.
-DIP = 0.06
+#: A quiet stretch this long (seconds) ends a region's edge; a shorter one is the closure of a
+#: stop consonant, and the weak release after it ("drop", "sit") is still speech.
+DIP = 0.12
+#: Below this spread (dB) between the loud and the quiet frames there is no speech at all.
+MIN_CONTRAST_DB = 12.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,10 @@ def detect_speech(
         return Detection((), -120.0, -120.0, 0.0, levels, duration)
 
     floor_db, loud_db, threshold_db = _level_thresholds(levels, options.floor_margin_db)
+    if loud_db - floor_db < MIN_CONTRAST_DB:
+        # Speech comes and goes (syllables, words, breaths); a level that hardly moves is a
+        # hum, a fan or an open channel, however loud.
+        return Detection((), floor_db, loud_db, threshold_db, levels, duration)
     # The detector is level-sensitive: present it speech at a typical recording level, so a
     # quiet phone memo and a hot studio take get the same verdicts.
     gain = float(10 ** ((-20.0 - loud_db) / 20.0))
