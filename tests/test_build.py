@@ -1,0 +1,328 @@
+"""The build end to end on the fake engine: outputs, timing, loudness, cache and atomicity."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mutagen.id3 import ID3
+
+from pipeline.build import BuildOptions, build
+from pipeline.engines.fake import FakeEngine
+from pipeline.errors import EncodeError, ScriptError
+from pipeline.parse import load_script
+from pipeline.plan import plan_locale
+from tests.audio_helpers import decode, find_silences, lufs
+
+SCRIPT = """\
+---
+title: Evening Wind-Down
+collection: Test Collection
+track: 3
+author: Test Author
+description: A short exercise for the end of the day.
+voice: tones
+pause: 2s
+lead_in: 1s
+tail: 2s
+---
+
+<!-- a producer note -->
+Welcome to this practice. [pause] Settle into a comfortable position.
+
+Let your {en-GB: favourite | en-US: favorite} chair hold you. [pause 3s]
+
+# Breathing
+
+Breathe in slowly. Breathe out gently. [pause 4s][pause 1s]
+Notice the air.
+
+# Closing
+
+When you are ready, open your eyes.
+"""
+
+TONES = """\
+description = "test tones"
+
+[en-GB]
+engine = "fake"
+model = "gb"
+
+[en-US]
+engine = "fake"
+model = "us"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "scripts_src").mkdir()
+    (tmp_path / "voices").mkdir()
+    (tmp_path / "scripts_src" / "wind-down.md").write_text(SCRIPT, encoding="utf-8")
+    (tmp_path / "voices" / "tones.toml").write_text(TONES, encoding="utf-8")
+    FakeEngine.reset_calls()
+    return tmp_path
+
+
+def options(project: Path, **overrides) -> BuildOptions:
+    return BuildOptions(root=project, out_dir=project / "out", **overrides)
+
+
+def run(project: Path, **overrides):
+    return build(sorted((project / "scripts_src").glob("*.md")), options(project, **overrides))
+
+
+def outputs(project: Path) -> dict[str, int]:
+    """Every output file with its modification time in nanoseconds."""
+    folder = project / "out" / "wind-down"
+    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.iterdir())}
+
+
+def manifest(project: Path, locale: str) -> dict:
+    path = project / "out" / "wind-down" / f"wind-down.{locale}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_build_writes_every_output_per_locale(project: Path) -> None:
+    results = run(project)
+    assert sorted((r.job.slug, r.job.locale) for r in results) == [
+        ("wind-down", "en-GB"),
+        ("wind-down", "en-US"),
+    ]
+    assert sorted(outputs(project)) == sorted(
+        f"wind-down.{locale}.{kind}"
+        for locale in ("en-GB", "en-US")
+        for kind in ("json", "mp3", "pdf", "vtt")
+    )
+    data = manifest(project, "en-US")
+    assert data["format"] == 1
+    assert data["script"] == "scripts_src/wind-down.md"
+    assert data["voice"] == {"role": "tones", "engine": "fake", "model": "us", "fallback": False}
+    assert data["files"] == {
+        "mp3": "wind-down.en-US.mp3",
+        "vtt": "wind-down.en-US.vtt",
+        "pdf": "wind-down.en-US.pdf",
+    }
+    texts = [s["text"] for s in data["segments"] if s["kind"] == "speech"]
+    assert "Let your favorite chair hold you." in texts
+    assert "Let your favourite chair hold you." in [
+        s["text"] for s in manifest(project, "en-GB")["segments"] if s["kind"] == "speech"
+    ]
+
+
+def test_manifest_silences_follow_the_plan_and_cover_the_track(project: Path) -> None:
+    run(project, locales=("en-GB",))
+    data = manifest(project, "en-GB")
+    segments = data["segments"]
+    assert segments[0]["start"] == 0.0
+    for before, after in zip(segments, segments[1:]):
+        assert after["start"] == before["end"]
+    assert segments[-1]["end"] == data["duration"]
+    plan = plan_locale(load_script(project / "scripts_src/wind-down.md", project), "en-GB")
+    planned = [(i.source, i.seconds) for i in plan.items if i.kind == "silence"]
+    written = [
+        (s["source"], round(s["end"] - s["start"], 3))
+        for s in segments
+        if s["kind"] == "silence"
+    ]
+    assert [source for source, _ in written] == [source for source, _ in planned]
+    for (_, want), (_, got) in zip(planned, written):
+        assert got == pytest.approx(want, abs=0.0015)
+
+
+def test_silences_survive_encoding_within_50_ms(project: Path) -> None:
+    run(project, locales=("en-GB",))
+    data = manifest(project, "en-GB")
+    samples = decode(project / "out/wind-down/wind-down.en-GB.mp3")
+    assert len(samples) / 44100 == pytest.approx(data["duration"], abs=0.05)
+    measured = find_silences(samples, min_seconds=0.9)  # longer than a sentence gap (0.6 s)
+    expected = [
+        (s["start"], s["end"])
+        for s in data["segments"]
+        if s["kind"] == "silence" and s["end"] - s["start"] >= 0.9
+    ]
+    # Adjacent silence entries (a pause after a pause, lead-in) merge into one stretch.
+    merged: list[list[float]] = []
+    for start, end in expected:
+        if merged and abs(merged[-1][1] - start) < 1e-6:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    assert len(measured) == len(merged)
+    for (got_start, got_end), (want_start, want_end) in zip(measured, merged):
+        assert got_start == pytest.approx(want_start, abs=0.05)
+        assert got_end == pytest.approx(want_end, abs=0.05)
+
+
+def test_loudness_and_tags_on_the_encoded_file(project: Path) -> None:
+    run(project, locales=("en-US",))
+    mp3 = project / "out/wind-down/wind-down.en-US.mp3"
+    data = manifest(project, "en-US")
+    assert data["loudness"]["integrated_lufs"] == pytest.approx(-16.0, abs=1.0)
+    assert data["loudness"]["true_peak_dbtp"] <= -1.0
+    assert lufs(decode(mp3)) == pytest.approx(-16.0, abs=1.0)
+    tags = ID3(mp3)
+    assert str(tags["TIT2"]) == "Evening Wind-Down"
+    assert str(tags["TALB"]) == "Test Collection"
+    assert str(tags["TRCK"]) == "3"
+    assert str(tags["TPE1"]) == "Test Author"
+    chapters = sorted(tags.getall("CHAP"), key=lambda c: c.start_time)
+    titles = [str(c.sub_frames["TIT2"]) for c in chapters]
+    assert titles == ["Evening Wind-Down", "Breathing", "Closing"]
+    assert chapters[0].start_time == 0
+    for chapter, listed in zip(chapters, data["chapters"]):
+        assert chapter.start_time == pytest.approx(listed["start"] * 1000, abs=1)
+
+
+def test_captions_have_one_cue_per_sentence(project: Path) -> None:
+    run(project, locales=("en-GB",))
+    vtt = (project / "out/wind-down/wind-down.en-GB.vtt").read_text(encoding="utf-8")
+    plan = plan_locale(load_script(project / "scripts_src/wind-down.md", project), "en-GB")
+    sentences = [s.printed for seg in plan.speech for s in seg.sentences]
+    assert vtt.startswith("WEBVTT")
+    assert vtt.count(" --> ") == len(sentences)
+    assert [line for line in vtt.splitlines() if line in sentences] == sentences
+
+
+def test_rebuild_with_nothing_changed_synthesises_and_writes_nothing(project: Path) -> None:
+    run(project)
+    first = outputs(project)
+    assert FakeEngine.calls > 0
+    FakeEngine.reset_calls()
+    results = run(project)
+    assert FakeEngine.calls == 0
+    assert all(r.up_to_date and r.synthesised == 0 for r in results)
+    assert outputs(project) == first
+
+
+def test_editing_one_sentence_synthesises_only_that_sentence(project: Path) -> None:
+    run(project)
+    FakeEngine.reset_calls()
+    script = project / "scripts_src/wind-down.md"
+    script.write_text(
+        SCRIPT.replace("Notice the air.", "Notice the cool air."), encoding="utf-8"
+    )
+    results = run(project)
+    assert FakeEngine.texts == ["Notice the cool air.", "Notice the cool air."]
+    assert [(r.synthesised, r.up_to_date) for r in results] == [(1, False), (1, False)]
+    assert all(r.cached > 0 for r in results)
+
+
+def test_force_synthesises_everything_again(project: Path) -> None:
+    run(project, locales=("en-GB",))
+    first = FakeEngine.calls
+    FakeEngine.reset_calls()
+    run(project, locales=("en-GB",), force=True)
+    assert FakeEngine.calls == first
+
+
+def test_a_killed_synthesis_leaves_only_whole_cache_entries(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = FakeEngine.synthesize
+    calls = {"n": 0}
+
+    def dies_on_the_fourth(self, text, speed=1.0):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(self, text, speed)
+
+    monkeypatch.setattr(FakeEngine, "synthesize", dies_on_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        run(project, locales=("en-GB",))
+    cache = project / "out/.cache/sentences"
+    entries = list(cache.rglob("*"))
+    files = [p for p in entries if p.is_file()]
+    assert len(files) == 3
+    assert all(p.suffix == ".flac" and not p.name.startswith(".") for p in files)
+    assert not (project / "out/wind-down").exists() or not list(
+        (project / "out/wind-down").iterdir()
+    )
+    monkeypatch.setattr(FakeEngine, "synthesize", real)
+    FakeEngine.reset_calls()
+    results = run(project, locales=("en-GB",))
+    assert results[0].cached == 3
+
+
+def test_failure_mid_encode_keeps_the_previous_outputs(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(project, locales=("en-GB",))
+    before = {p.name: p.read_bytes() for p in (project / "out/wind-down").iterdir()}
+    (project / "scripts_src/wind-down.md").write_text(
+        SCRIPT.replace("Notice the air.", "Notice the warm air."), encoding="utf-8"
+    )
+    import pipeline.encode
+
+    real = pipeline.encode._run_encoder
+
+    def half_written(samples, sr, output, bitrate):
+        real(samples[: len(samples) // 2], sr, output, bitrate)
+        raise EncodeError("simulated encoder crash", ["ffmpeg", "-i", "-"], 1, "boom")
+
+    monkeypatch.setattr(pipeline.encode, "_run_encoder", half_written)
+    with pytest.raises(EncodeError):
+        run(project, locales=("en-GB",))
+    after = {p.name: p.read_bytes() for p in (project / "out/wind-down").iterdir()}
+    assert after == before
+
+
+def test_an_invalid_script_stops_the_build_before_anything_is_written(project: Path) -> None:
+    (project / "scripts_src" / "broken.md").write_text(
+        "---\ntitle: Broken\n---\nHello. [pasue 3s]\n", encoding="utf-8"
+    )
+    with pytest.raises(ScriptError) as caught:
+        run(project)
+    assert [str(e) for e in caught.value.errors][0].startswith("scripts_src/broken.md:4:8: ")
+    assert not (project / "out").exists()
+    assert FakeEngine.calls == 0
+
+
+def test_a_fallback_voice_is_reported_with_the_command_that_fixes_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    monkeypatch.setenv("VOICETRACK_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    (project / "voices" / "tones.toml").write_text(
+        TONES.replace(
+            '[en-GB]\nengine = "fake"\nmodel = "gb"',
+            '[en-GB]\nengine = "hibari"\nmodel = "emma"\n'
+            'fallback = [{ engine = "fake", model = "gb" }]',
+        ),
+        encoding="utf-8",
+    )
+    results = run(project, locales=("en-GB",))
+    assert results[0].voice.fallback
+    assert results[0].fallback_hint and "voicetrack voices install emma" in results[0].fallback_hint
+    data = manifest(project, "en-GB")
+    assert data["voice"]["engine"] == "fake"
+    assert data["voice"]["fallback"] is True
+    assert "voicetrack voices install emma" in data["voice_hint"]
+
+
+def test_parallel_jobs_give_the_same_tracks(project: Path) -> None:
+    run(project)
+    serial = {loc: manifest(project, loc) for loc in ("en-GB", "en-US")}
+    FakeEngine.reset_calls()
+    results = run(project, jobs=2, force=True)
+    assert len(results) == 2
+    for locale, data in serial.items():
+        again = manifest(project, locale)
+        assert again["segments"] == data["segments"]
+        assert again["duration"] == data["duration"]
+
+
+def test_every_track_sample_count_matches_its_manifest(project: Path) -> None:
+    run(project, locales=("en-US",))
+    samples = decode(project / "out/wind-down/wind-down.en-US.mp3")
+    data = manifest(project, "en-US")
+    # The manifest keeps milliseconds: half a millisecond is 22 samples.
+    assert abs(len(samples) - data["duration"] * 44100) <= 22.05
+    assert np.max(np.abs(samples)) < 1.0
+    assert not [p for p in (project / "out/wind-down").iterdir() if p.name.startswith(".")]
+    assert os.listdir(project / "out/wind-down")
