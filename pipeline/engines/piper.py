@@ -169,7 +169,7 @@ def locate_voice(spec: VoiceSpec, root: Path) -> PiperFiles:
     if not (model.is_file() and config.is_file()):
         raise VoiceUnavailable(
             f"piper voice {spec.model} is not installed (looked for {model} and its .json)",
-            hint=f"python -m piper.download_voices {spec.model} --download-dir {folder}",
+            hint=f"voicetrack voices install {spec.model}",
         )
     return PiperFiles(model, config, folder / f"{spec.model}.MODEL_CARD", "data dir")
 
