@@ -253,3 +253,18 @@ def test_reading_text_speaks_substitutions_and_keeps_emphasis_text():
         sentences=(Sentence("Try gently with CFT", "Try gently with C F T"),),
     )
     assert reading_text(seg) == "Try gently with C F T"
+
+
+def test_the_takes_dir_of_a_role_comes_from_its_profile(tmp_path):
+    from pipeline.takes.store import takes_dir_for
+
+    # No profile yet (before the first split): the default folder.
+    assert takes_dir_for(tmp_path, "dr-lee", "en-GB") == tmp_path / "takes" / "dr-lee"
+    (tmp_path / "voices").mkdir()
+    (tmp_path / "voices" / "dr-lee.toml").write_text(
+        '[en-GB]\nengine = "takes"\ndir = "recorded/lee-gb"\n\n'
+        '[en-US]\nengine = "espeak-ng"\nmodel = "en-us"\n',
+        encoding="utf-8",
+    )
+    assert takes_dir_for(tmp_path, "dr-lee", "en-GB") == tmp_path / "recorded" / "lee-gb"
+    assert takes_dir_for(tmp_path, "dr-lee", "en-US") == tmp_path / "takes" / "dr-lee"

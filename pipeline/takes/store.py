@@ -194,6 +194,20 @@ def takes_folder(spec: VoiceSpec, root: Path, role: str) -> Path:
     return Path(root) / (spec.dir or f"takes/{role}")
 
 
+def takes_dir_for(root: Path, role: str, locale: str) -> Path:
+    """The folder of ``role``'s takes for ``locale``: the ``dir`` of the first takes choice
+    of its profile, or ``takes/<role>`` when the role has no takes voice (yet) — as before
+    the first split, which creates the profile."""
+    from pipeline.voices import load_profiles
+
+    profile = load_profiles(Path(root)).get(role)
+    if profile is not None:
+        for spec in profile.choices(locale):
+            if spec.engine == "takes":
+                return takes_folder(spec, root, role)
+    return Path(root) / "takes" / role
+
+
 def script_folder(takes_dir: Path, slug: str) -> Path:
     """Where one script's takes live inside a takes voice's folder."""
     return Path(takes_dir) / slug
