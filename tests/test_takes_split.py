@@ -192,3 +192,15 @@ def test_a_compressed_recording_is_decoded_with_ffmpeg(tmp_path):
     assert worst <= TOLERANCE, format_table(result)
     take = read_audio(result.segments[0].path)
     assert take.sample_rate == 44100
+
+
+def test_a_bad_role_or_folder_is_refused_before_anything_is_cut(tmp_path):
+    from pipeline.errors import VoiceError
+
+    plan = plan_from()
+    recording = tmp_path / "missing.wav"  # never read: the checks come first
+    with pytest.raises(VoiceError, match="cannot be a voice role"):
+        split_recording(recording, plan, root=tmp_path, role="../lee")
+    with pytest.raises(VoiceError, match="not inside the project root"):
+        split_recording(recording, plan, root=tmp_path, role="lee", takes_dir=tmp_path.parent)
+    assert list(tmp_path.iterdir()) == []

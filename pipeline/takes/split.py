@@ -26,6 +26,7 @@ from pipeline.takes.detect import DetectOptions, detect_speech
 from pipeline.takes.store import (
     ensure_takes_profile,
     normalise_text,
+    profile_dir,
     read_audio,
     read_takes_json,
     record_for,
@@ -117,6 +118,8 @@ def split_recording(
     root = Path(root)
     takes_dir = Path(takes_dir) if takes_dir is not None else root / "takes" / role
     folder = script_folder(takes_dir, plan.script.slug)
+    if write:
+        profile_dir(root, role, takes_dir)  # refuse a bad role or folder before cutting
     audio = read_audio(Path(recording))
     samples, rate = audio.samples, audio.sample_rate
 

@@ -416,25 +416,32 @@ def ensure_takes_profile(
     changed; when it does not play these takes for ``locale``, the warning says what to add.
     """
     root = Path(root)
+    relative = profile_dir(root, role, takes_dir)
+    path = root / "voices" / f"{role}.toml"
+    table = f'[{locale}]\nengine = "takes"\ndir = {json.dumps(relative)}\n'
+    if path.exists():
+        return None, _profile_mismatch(path, locale, relative, table)
+    text = (
+        f"# {role}: a person's own recorded takes (created by splitting a recording).\n"
+        f"# One table per locale recorded; see docs/own-voice.md.\n"
+        f'description = "Recorded takes of {role}"\n\n{table}'
+    )
+    write_text_atomic(path, text)
+    return path, None
+
+
+def profile_dir(root: Path, role: str, takes_dir: Path) -> str:
+    """``takes_dir`` as a profile's ``dir`` (relative to the project root); raises
+    VoiceError when it cannot be one, or when ``role`` cannot name a profile file."""
     try:
-        relative = Path(takes_dir).resolve().relative_to(root.resolve()).as_posix()
+        relative = Path(takes_dir).resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
         raise VoiceError(
             f"the takes folder {takes_dir} is not inside the project root {root}"
         ) from None
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", role):
         raise VoiceError(f"{role!r} cannot be a voice role: use letters, digits, '-', '_' or '.'")
-    path = root / "voices" / f"{role}.toml"
-    table = f'[{locale}]\nengine = "takes"\ndir = "{relative}"\n'
-    if path.exists():
-        return None, _profile_mismatch(path, locale, relative, table)
-    text = (
-        f"# {role}: a person's own recorded takes (created by splitting a recording).\n"
-        f"# Add a table per locale; each may list fallbacks for segments without a take.\n"
-        f'description = "Recorded takes of {role}"\n\n{table}'
-    )
-    write_text_atomic(path, text)
-    return path, None
+    return relative
 
 
 def _profile_mismatch(path: Path, locale: str, relative: str, table: str) -> str | None:
