@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import __version__
@@ -25,11 +25,13 @@ from pipeline.assemble import assemble
 from pipeline.cache import SentenceCache
 from pipeline.encode import encode_mp3
 from pipeline.engines.base import Engine, load_engine
+from pipeline.engines.takes import TakesEngine
 from pipeline.master import master, measure_file
 from pipeline.model import (
     SAMPLE_RATE,
     LocalePlan,
     Loudness,
+    RenderedSegment,
     ResolvedVoice,
     Script,
     SpeechSegment,
@@ -41,7 +43,7 @@ from pipeline.parse import load_script
 from pipeline.pdf import write_pdf
 from pipeline.plan import plan_locale
 from pipeline.publish import write_manifest, write_vtt
-from pipeline.synth import render_segments, sentence_count
+from pipeline.synth import SynthStats, render_segments, sentence_count
 from pipeline.voices import resolve_voice
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class BuildOptions:
     out_dir: Path
     locales: tuple[str, ...] = ()  # empty: every locale the script declares
     voice: str | None = None  # a role that overrides the scripts' own
+    fill_missing: str | None = None  # a role that speaks segments a takes voice lacks
     force: bool = False
     jobs: int = 1
     cache_dir: Path | None = None  # default: <out_dir>/.cache
@@ -92,6 +95,7 @@ class TrackResult:
     up_to_date: bool
     files: dict[str, str] = field(default_factory=dict)
     fallback_hint: str | None = None
+    filled: tuple[str, ...] = ()  # segments of a takes voice spoken by the fill-missing role
 
 
 def load_scripts(paths: Iterable[Path], root: Path) -> list[Script]:
@@ -178,20 +182,26 @@ def engine_for(voice: ResolvedVoice, root: Path) -> Engine:
     return _engines[key]
 
 
-def build_track(job: TrackJob, options: BuildOptions, progress: Progress | None = None) -> TrackResult:
+def build_track(
+    job: TrackJob, options: BuildOptions, progress: Progress | None = None
+) -> TrackResult:
     started = time.perf_counter()
     script = load_script(job.script_path, options.root)
     plan = plan_locale(script, job.locale)
     role = options.voice or script.meta.voice
     voice = resolve_voice(role, job.locale, options.root)
     engine = engine_for(voice, options.root)
+    fill: tuple[ResolvedVoice, Engine] | None = None
+    if isinstance(engine, TakesEngine) and options.fill_missing:
+        fill_voice = resolve_voice(options.fill_missing, job.locale, options.root)
+        fill = (fill_voice, engine_for(fill_voice, options.root))
     fallback_hint = voice.hint if voice.fallback else None
 
     out = options.out_dir / script.slug
     stem = f"{script.slug}.{job.locale}"
     files = {kind: f"{stem}.{kind}" for kind in ("mp3", "vtt", "pdf")}
     manifest_path = out / f"{stem}.json"
-    key = build_key(plan, voice, engine, options.root)
+    key = build_key(plan, voice, engine, options.root, fill)
 
     total = sentence_count(plan)
     if progress:
@@ -212,6 +222,7 @@ def build_track(job: TrackJob, options: BuildOptions, progress: Progress | None 
                 up_to_date=True,
                 files=files,
                 fallback_hint=fallback_hint,
+                filled=tuple(previous.get("filled", {}).get("segments", ())),
             )
 
     cache = SentenceCache(options.sentence_cache_dir, enabled=not options.force)
@@ -220,19 +231,35 @@ def build_track(job: TrackJob, options: BuildOptions, progress: Progress | None 
         if progress:
             progress(job.label, "cached" if from_cache else "sentence", 1)
 
-    rendered, stats = render_segments(plan, engine, cache, sentence_done)
+    if isinstance(engine, TakesEngine):
+        rendered, stats, filled = _render_takes(plan, voice, engine, fill, cache, sentence_done)
+        if progress:
+            spoken_by_takes = sum(len(s.sentences) for s in plan.speech if s.id not in filled)
+            progress(job.label, "cached", spoken_by_takes)
+    else:
+        rendered, stats = render_segments(plan, engine, cache, sentence_done)
+        filled = ()
     samples, timeline = assemble(plan, rendered)
     samples, _report = master(samples, SAMPLE_RATE, target_lufs=script.meta.loudness)
 
     out.mkdir(parents=True, exist_ok=True)
     mp3 = out / files["mp3"]
-    encode_mp3(samples, SAMPLE_RATE, mp3, track_tags(script, job.locale, options.root), timeline.chapters)
+    tags = track_tags(script, job.locale, options.root)
+    encode_mp3(samples, SAMPLE_RATE, mp3, tags, timeline.chapters)
     loudness = measure_file(mp3)
     write_vtt(timeline, out / files["vtt"])
     write_pdf(plan, measured_times(timeline), out / files["pdf"])
-    extra = {"build_key": key}
+    extra: dict[str, object] = {"build_key": key}
     if fallback_hint:
         extra["voice_hint"] = fallback_hint
+    if filled and fill is not None:
+        fill_spec = fill[0].spec
+        extra["filled"] = {
+            "role": fill[0].role,
+            "engine": fill_spec.engine,
+            "model": fill_spec.model or fill_spec.model_path,
+            "segments": list(filled),
+        }
     write_manifest(
         manifest_path,
         plan=plan,
@@ -254,7 +281,30 @@ def build_track(job: TrackJob, options: BuildOptions, progress: Progress | None 
         up_to_date=False,
         files=files,
         fallback_hint=fallback_hint,
+        filled=filled,
     )
+
+
+def _render_takes(
+    plan: LocalePlan,
+    voice: ResolvedVoice,
+    engine: TakesEngine,
+    fill: tuple[ResolvedVoice, Engine] | None,
+    cache: SentenceCache,
+    sentence_done: Callable[[bool], None],
+) -> tuple[dict[str, RenderedSegment], SynthStats, tuple[str, ...]]:
+    """Segments from a person's takes; missing or stale ones spoken by the fill voice."""
+    takes = engine.render_plan(plan, voice.role, allow_missing=fill is not None)
+    for warning in takes.warnings:
+        log.warning("%s", warning)
+    rendered = dict(takes.segments)
+    stats = SynthStats(0, 0, 0.0)
+    if takes.unrendered and fill is not None:
+        wanted = set(takes.unrendered)
+        items = tuple(i for i in plan.items if not isinstance(i, SpeechSegment) or i.id in wanted)
+        more, stats = render_segments(replace(plan, items=items), fill[1], cache, sentence_done)
+        rendered.update(more)
+    return rendered, stats, takes.unrendered
 
 
 def write_pdfs(paths: Sequence[Path], options: BuildOptions) -> list[Path]:
@@ -308,7 +358,13 @@ def measured_times(timeline: Timeline) -> TrackTimes:
     )
 
 
-def build_key(plan: LocalePlan, voice: ResolvedVoice, engine: Engine, root: Path) -> str:
+def build_key(
+    plan: LocalePlan,
+    voice: ResolvedVoice,
+    engine: Engine,
+    root: Path,
+    fill: tuple[ResolvedVoice, Engine] | None = None,
+) -> str:
     """A digest of everything that shapes a track's files. Plans are frozen dataclasses, so
     their repr is a complete, stable description of the timeline and its text."""
     meta = plan.meta
@@ -326,6 +382,7 @@ def build_key(plan: LocalePlan, voice: ResolvedVoice, engine: Engine, root: Path
         "voice": repr(voice.spec),
         "engine": engine.identity(),
         "cover": cover_digest,
+        "fill": [repr(fill[0].spec), fill[1].identity()] if fill else None,
     }
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()

@@ -23,7 +23,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -562,7 +562,11 @@ def _choices_for(profiles: Mapping[str, Profile], role: str, locale: str) -> tup
         raise VoiceError(
             f"voice role {role!r} ({profile.source}) has no voice for {locale} (it has {have})"
         )
-    return choices
+    # A takes voice without a folder plays the role's own takes.
+    return tuple(
+        replace(spec, dir=f"takes/{role}") if spec.engine == "takes" and not spec.dir else spec
+        for spec in choices
+    )
 
 
 @dataclass(frozen=True)
