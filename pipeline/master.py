@@ -44,8 +44,14 @@ MAX_PASSES = 6
 OVERSAMPLING = 4
 #: The limiter ramps gain down over this long before a peak.
 LOOKAHEAD_S = 0.005
-#: How fast the limiter gives gain back after a peak.
-RELEASE_DB_PER_S = 40.0
+#: Time constant of the limiter's release: gain reduction (in dB) decays exponentially, so
+#: a deep reduction recovers about as fast as a shallow one.
+RELEASE_S = 0.04
+#: Reduction smaller than this counts as none, so the release ends.
+_NEGLIGIBLE_DB = 0.01
+#: Limiting may cost loudness, which is won back with more gain, but never more than this:
+#: past it the track is mostly limiter, and missing the target is the lesser harm.
+MAX_MAKEUP_DB = 6.0
 #: Samples processed at a time (about 6 s at 44.1 kHz).
 BLOCK = 1 << 18
 #: Intersample peaks of real audio stay well within this of the sample peak, so a stretch
@@ -84,7 +90,7 @@ def master(
         peak = true_peak_dbtp(samples, sr)
         return samples.copy(), MasterReport(input_lufs, input_lufs, 0.0, peak, 0.0, 0.0, 0)
 
-    gain_db = target_lufs - input_lufs
+    gain_db = plain_gain_db = target_lufs - input_lufs
     previous: tuple[float, float] | None = None  # (gain, loudness) of the last pass
     passes = 0
     while True:
@@ -101,7 +107,9 @@ def master(
             slope = (output_lufs - previous[1]) / (gain_db - previous[0])
             slope = min(max(slope, 0.2), 1.0)
         previous = (gain_db, output_lufs)
-        gain_db += error / slope
+        gain_db = min(gain_db + error / slope, plain_gain_db + MAX_MAKEUP_DB)
+        if previous[0] == gain_db:
+            break  # at the makeup limit already
     if abs(error) > 0.5:
         log.warning(
             "master ends %.2f LU off target %.1f LUFS: the track is too peaky to reach it "
@@ -276,7 +284,7 @@ def limit(
     """Apply ``gain_db``, then keep the true peak at or below ``ceiling_db``.
 
     Gain reduction ``r`` (dB) needed at each sample is held over the look-ahead window,
-    released at :data:`RELEASE_DB_PER_S`, then averaged over the look-ahead window. The
+    released with time constant :data:`RELEASE_S`, then averaged over the look-ahead window. The
     average at a peak covers only held values that already include that peak, so the
     reduction there is never less than needed, while its onset becomes a smooth ramp.
     The same recurrences run block by block with their state carried across.
@@ -285,7 +293,7 @@ def limit(
     gain = 10 ** (gain_db / 20)
     ceiling = 10 ** (ceiling_db / 20)
     lookahead = max(round(LOOKAHEAD_S * sr), 1)
-    release = RELEASE_DB_PER_S / sr  # dB per sample
+    decay = 1 / (RELEASE_S * sr)  # per sample, in the log of the reduction
     headroom = 10 ** (INTERSAMPLE_HEADROOM_DB / 20)
     quiet = ceiling / headroom / gain  # input level that cannot need limiting
 
@@ -309,9 +317,16 @@ def limit(
                 output[a:b] = samples[a:b] * np.float32(gain)
                 continue
             needed = np.zeros(ahead - a)
+        # Before the first sample, the ramp needs look-ahead-1 virtual samples of silence,
+        # so that a peak right at the start is reduced in full too.
+        virtual = lookahead - 1 if a == 0 else 0
+        if virtual:
+            needed = np.concatenate((np.zeros(virtual), needed))
         # Forward hold: the largest reduction needed from here to a look-ahead later.
         held = maximum_filter1d(needed, size=lookahead, origin=-(lookahead // 2), mode="constant")
-        released_block = _release(held[: b - a], released, release)
+        released_block = _release(held[: virtual + b - a], released, decay)
+        if virtual:
+            held_tail, released_block = released_block[:virtual], released_block[virtual:]
         released = float(released_block[-1])
         # Trailing average over the look-ahead window: the attack ramp.
         extended = np.concatenate((held_tail, released_block))
@@ -327,15 +342,26 @@ def limit(
     return output, Reduction(max_db=max_db, samples=reduced)
 
 
-def _release(held: np.ndarray, previous: float, step: float) -> np.ndarray:
-    """``y[i] = max(held[i], y[i-1] - step)`` with ``y[-1] = previous``, without a loop.
+def _release(held: np.ndarray, previous: float, decay: float) -> np.ndarray:
+    """``y[i] = max(held[i], y[i-1] * exp(-decay))`` with ``y[-1] = previous``: hold each
+    reduction, letting it fade exponentially. Values below a negligible reduction are 0."""
+    with np.errstate(divide="ignore"):
+        log_held = np.log(held)
+        log_previous = math.log(previous) if previous > 0 else -math.inf
+    released = np.exp(_decaying_max(log_held, log_previous, decay))
+    released[released < _NEGLIGIBLE_DB] = 0.0
+    return released
 
-    Unrolled, ``y[i] = max over k <= i of (held[k] - step * (i - k))``: a running maximum
-    of ``held[k] + step * k``, less ``step * i``.
+
+def _decaying_max(values: np.ndarray, previous: float, step: float) -> np.ndarray:
+    """``y[i] = max(values[i], y[i-1] - step)`` with ``y[-1] = previous``, without a loop.
+
+    Unrolled, ``y[i] = max over k <= i of (values[k] - step * (i - k))``: a running maximum
+    of ``values[k] + step * k``, less ``step * i``.
     """
-    index = np.arange(len(held), dtype=np.float64)
-    running = np.maximum.accumulate(held + step * index) - step * index
-    return np.maximum(np.maximum(running, previous - step * (index + 1)), 0.0)
+    index = np.arange(len(values), dtype=np.float64)
+    running = np.maximum.accumulate(values + step * index) - step * index
+    return np.maximum(running, previous - step * (index + 1))
 
 
 # --------------------------------------------------------------------------- files
