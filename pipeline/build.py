@@ -323,6 +323,46 @@ def write_pdfs(paths: Sequence[Path], options: BuildOptions) -> list[Path]:
     return written
 
 
+def write_recording_sheet(
+    plan: LocalePlan,
+    role: str,
+    *,
+    root: Path,
+    out_dir: Path | None = None,
+    guide_voice: str | None = None,
+    cache_dir: Path | None = None,
+) -> list[Path]:
+    """A reader's recording sheet for ``role`` (the audio script with segment IDs and the
+    spoken form wherever it differs from the print) and, with ``guide_voice``, a guide track
+    of that voice reading the script with its exact pauses, to read along with."""
+    from pipeline.estimate import estimate_times
+    from pipeline.takes import takes_dir_for
+
+    folder = out_dir or takes_dir_for(root, role, plan.locale) / plan.script.slug
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{plan.script.slug}.{plan.locale}"
+    written = []
+    times = estimate_times(plan)
+    if guide_voice:
+        voice = resolve_voice(guide_voice, plan.locale, root)
+        engine = engine_for(voice, root)
+        cache = SentenceCache(cache_dir or root / "out" / ".cache" / "sentences")
+        rendered, _ = render_segments(plan, engine, cache)
+        samples, timeline = assemble(plan, rendered)
+        samples, _ = master(samples, SAMPLE_RATE, target_lufs=plan.meta.loudness)
+        guide = folder / f"{stem}.guide.mp3"
+        tags = replace(
+            track_tags(plan.script, plan.locale, root), title=f"{plan.meta.title} (guide)"
+        )
+        encode_mp3(samples, SAMPLE_RATE, guide, tags, timeline.chapters)
+        written.append(guide)
+        times = measured_times(timeline)
+    sheet = folder / f"{stem}.sheet.pdf"
+    write_pdf(plan, times, sheet, segment_ids=True, show_spoken=True)
+    written.insert(0, sheet)
+    return written
+
+
 def track_tags(script: Script, locale: str, root: Path) -> TrackTags:
     meta = script.meta
     cover = cover_mime = None

@@ -41,7 +41,7 @@ def reporting_errors(debug: bool = False) -> Iterator[None]:
         click.echo(f"Error: {error}", err=True)
         if error.hint:
             click.echo(f"Hint: {error.hint}", err=True)
-        raise SystemExit(EXIT_RENDER_FAILED) from None
+        raise SystemExit(error.exit_status) from None
     except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
         raise
     except Exception as error:
@@ -125,3 +125,550 @@ def check(paths: tuple[Path, ...]) -> None:
         )
         raise SystemExit(EXIT_INVALID_INPUT)
     click.echo(f"{len(results)} script{'s' * (len(results) != 1)} OK")
+
+
+# --------------------------------------------------------------------------- build and pdf
+
+
+def _script_paths(paths: tuple[Path, ...]) -> list[Path]:
+    if not paths and not DEFAULT_SCRIPTS.is_dir():
+        raise click.UsageError(
+            f"there is no {DEFAULT_SCRIPTS}/ folder here; run voicetrack "
+            "in the project folder or name the scripts"
+        )
+    scripts = find_scripts(paths)
+    if not scripts:
+        raise click.UsageError(
+            "no scripts (*.md files) found in "
+            + ", ".join(str(p) for p in paths or (DEFAULT_SCRIPTS,))
+        )
+    return scripts
+
+
+def _setup_logging(quiet: bool, debug: bool) -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(show_time=False, show_path=debug, markup=False)],
+        force=True,
+    )
+
+
+_paths_argument = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+_out_option = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Folder the tracks are written to, one subfolder per script.",
+)
+_locale_option = click.option(
+    "--locale",
+    "locales",
+    multiple=True,
+    metavar="LOCALE",
+    help="Only this locale (e.g. en-GB); repeat for several. Default: the script's locales.",
+)
+
+
+@main.command()
+@_paths_argument
+@_out_option
+@_locale_option
+@click.option("--voice", metavar="ROLE", help="Voice role for every script, instead of its own.")
+@click.option(
+    "--fill-missing",
+    metavar="ROLE",
+    help="With a takes voice: speak segments that have no usable take with this role.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Tracks rendered at once, each in its own process.",
+)
+@click.option("--force", is_flag=True, help="Ignore the cache: synthesise and write everything.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars; only errors and the summary.")
+@click.option("--debug", is_flag=True, help="Show diagnostics and full tracebacks.")
+@click.pass_context
+def build(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    out_dir: Path,
+    locales: tuple[str, ...],
+    voice: str | None,
+    fill_missing: str | None,
+    jobs: int,
+    force: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Render scripts into mastered MP3 tracks, captions, PDFs and manifests.
+
+    PATHS are script files or folders of them (default: scripts_src/). Every script is
+    checked first; if any is invalid, nothing is rendered (exit status 2). For each script
+    and locale, out/<slug>/ gets <slug>.<locale>.mp3, .vtt, .pdf and .json. Sentences are
+    cached: a rebuild speaks only what changed, and an unchanged track is left untouched.
+
+    \b
+    Examples:
+      voicetrack build
+      voicetrack build scripts_src/body-scan.md --locale en-GB
+      voicetrack build --voice narrator-male --jobs 2
+      voicetrack build scripts_src/body-scan.md --voice dr-lee --fill-missing narrator
+    """
+    import time
+
+    from pipeline.build import BuildOptions
+    from pipeline.build import build as build_tracks
+
+    debug = debug or bool(ctx.parent and ctx.parent.params.get("debug"))
+    _setup_logging(quiet, debug)
+    options = BuildOptions(
+        root=Path.cwd(),
+        out_dir=out_dir,
+        locales=locales,
+        voice=voice,
+        fill_missing=fill_missing,
+        force=force,
+        jobs=jobs,
+    )
+    started = time.perf_counter()
+    with reporting_errors(debug), BuildDisplay(quiet) as display:
+        results = build_tracks(_script_paths(paths), options, display)
+    print_summary(results, time.perf_counter() - started)
+
+
+@main.command()
+@_paths_argument
+@_out_option
+@_locale_option
+def pdf(paths: tuple[Path, ...], out_dir: Path, locales: tuple[str, ...]) -> None:
+    """Write the audio-script PDFs alone, without synthesis.
+
+    Section times and the total duration are estimated from the text and the script's
+    pauses, and marked as approximate; `voicetrack build` writes PDFs with measured times.
+
+    \b
+    Examples:
+      voicetrack pdf
+      voicetrack pdf scripts_src/breathing-practice.md --locale en-US --out proofs
+    """
+    from pipeline.build import BuildOptions, write_pdfs
+
+    options = BuildOptions(root=Path.cwd(), out_dir=out_dir, locales=locales)
+    for path in write_pdfs(_script_paths(paths), options):
+        click.echo(f"wrote {path}")
+
+
+class BuildDisplay:
+    """A progress bar per track while a build runs (sentences done of total, how many came
+    from the cache), on stderr so that stdout keeps only the summary."""
+
+    def __init__(self, quiet: bool):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("[dim]{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=quiet,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.counts: dict[str, tuple[int, int]] = {}
+
+    def __enter__(self) -> BuildDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, label: str, event: str, count: int) -> None:
+        if event == "start":
+            self.tasks[label] = self.progress.add_task(label, total=count, detail="")
+            self.counts[label] = (0, 0)
+            return
+        synthesised, cached = self.counts[label]
+        if event == "cached":
+            cached += count
+        else:
+            synthesised += count
+        self.counts[label] = (synthesised, cached)
+        detail = f"{synthesised} new, {cached} cached"
+        self.progress.update(self.tasks[label], advance=count, detail=detail)
+
+
+def print_summary(results: list[Any], seconds: float) -> None:
+    """The table at the end of a build: one row per track."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("track", "locale", "voice"):
+        table.add_column(column, overflow="fold")
+    for column in ("length", "LUFS", "dBTP", "synth/cached", "time"):
+        table.add_column(column, justify="right", no_wrap=True)
+    notes: list[str] = []
+    for r in results:
+        voice = r.voice.spec.label
+        if r.voice.fallback:
+            voice += " (fallback)"
+            if r.fallback_hint and r.fallback_hint not in notes:
+                notes.append(r.fallback_hint)
+        if r.filled:
+            voice += f" + {len(r.filled)} filled"
+        table.add_row(
+            r.job.slug,
+            r.job.locale,
+            voice,
+            format_clock(r.duration),
+            f"{r.loudness.integrated_lufs:.1f}",
+            f"{r.loudness.true_peak_dbtp:.1f}",
+            "up to date" if r.up_to_date else f"{r.synthesised}/{r.cached}",
+            f"{r.seconds:.1f}s",
+        )
+    console = Console(soft_wrap=True)
+    console.print(table)
+    audio = sum(r.duration for r in results)
+    rendered = sum(not r.up_to_date for r in results)
+    console.print(
+        f"{len(results)} track{'s' * (len(results) != 1)} ({rendered} rendered, "
+        f"{len(results) - rendered} up to date), {format_clock(audio)} of audio, "
+        f"in {seconds:.1f} s"
+    )
+    for hint in notes:
+        console.print(f"A fallback voice was used; for the neural voice run: {hint}")
+
+
+def format_clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+# --------------------------------------------------------------------------- voices
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def voices(ctx: click.Context) -> None:
+    """List voice roles and what each locale resolves to on this machine.
+
+    Roles come from the profiles shipped with voicetrack and from voices/*.toml in the
+    project (which add roles or replace shipped ones).
+
+    \b
+    Examples:
+      voicetrack voices
+      voicetrack voices available
+      voicetrack voices install emma
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.engines.base import engine_class, engine_names
+    from pipeline.voices import describe_voices
+
+    rows = describe_voices(Path.cwd())
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("role", "locale", "speaks with", "licence", "first choice"):
+        table.add_column(column, overflow="fold")
+    hints: list[str] = []
+    for row in rows:
+        chosen = next((c for c in row.choices if c.spec == row.resolved), None)
+        first = row.choices[0]
+        if row.resolved is None:
+            speaks = "[red]nothing available[/]"
+        else:
+            speaks = row.resolved.label + (" [yellow](fallback)[/]" if row.fallback else "")
+        status = "installed" if first.available else f"missing: {first.spec.label}"
+        if row.hint and row.hint not in hints:
+            hints.append(row.hint)
+        table.add_row(row.role, row.locale, speaks, chosen.licence if chosen else "", status)
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print("\n[bold]engines[/]")
+    for name in engine_names():
+        console.print(f"  {name:10} {engine_class(name).description}")
+    for hint in hints:
+        console.print(f"to get a missing first choice: {hint}")
+
+
+@voices.command("available")
+def voices_available() -> None:
+    """List the neural voices `voicetrack voices install` can fetch.
+
+    \b
+    Example:
+      voicetrack voices available
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.install import available_voices, is_installed
+
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("name", "engine", "locale", "size", "licence", "installed", "description"):
+        table.add_column(column)
+    for voice in available_voices():
+        size = f"{voice.size / 1e6:.0f} MB" if voice.size else "?"
+        installed = "yes" if is_installed(voice.name) else ""
+        table.add_row(
+            voice.name,
+            voice.engine,
+            voice.locale,
+            size,
+            voice.licence,
+            installed,
+            voice.description,
+        )
+    Console(soft_wrap=True).print(table)
+
+
+@voices.command("install")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Download again even when installed.")
+def voices_install(names: tuple[str, ...], force: bool) -> None:
+    """Download and install neural voices (needs a network connection).
+
+    Downloads are checked against the published checksums where there are any and moved
+    into place only when complete. Offline, the error says what to fetch and where to put
+    it by hand.
+
+    \b
+    Examples:
+      voicetrack voices install emma
+      voicetrack voices install en_GB-alba-medium en_US-lessac-medium
+    """
+    from rich.console import Console
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from pipeline.install import install_voice
+
+    console = Console(stderr=True)
+    with Progress(
+        *Progress.get_default_columns(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(label: str, done: int, total: int | None) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=total)
+            progress.update(tasks[label], completed=done, total=total)
+
+        for name in names:
+            path = install_voice(name, progress=report, force=force)
+            progress.console.print(f"installed {name} -> {path}")
+
+
+# --------------------------------------------------------------------------- takes
+
+
+@main.group()
+def takes() -> None:
+    """Record an exercise in a person's own voice.
+
+    \b
+    A therapist's workflow:
+      voicetrack takes sheet scripts_src/body-scan.md --voice dr-lee --guide
+      (record the script in one take, pausing roughly where the sheet says)
+      voicetrack takes split session.wav scripts_src/body-scan.md --voice dr-lee
+      voicetrack build scripts_src/body-scan.md --voice dr-lee
+    """
+
+
+def _takes_plan(script_path: Path, locale: str | None) -> Any:
+    from pipeline.parse import load_script
+    from pipeline.plan import plan_locale
+
+    script = load_script(script_path, Path.cwd())
+    chosen = locale or script.meta.locales[0]
+    if chosen not in script.meta.locales:
+        raise click.BadParameter(
+            f"{chosen} is not one of the script's locales ({', '.join(script.meta.locales)})",
+            param_hint="--locale",
+        )
+    return plan_locale(script, chosen)
+
+
+_script_argument = click.argument(
+    "script", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+_role_option = click.option(
+    "--voice",
+    "role",
+    required=True,
+    metavar="ROLE",
+    help="The voice role the takes belong to (e.g. the therapist's name).",
+)
+_takes_locale_option = click.option(
+    "--locale", metavar="LOCALE", help="Locale of the reading (default: the script's first)."
+)
+
+
+@takes.command("split")
+@click.argument("recording", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_script_argument
+@_role_option
+@_takes_locale_option
+@click.option("--segments", metavar="IDS", help="Only these segments, e.g. S1-03,S1-04 (re-takes).")
+@click.option("--dry-run", is_flag=True, help="Show the cuts without writing anything.")
+def takes_split(
+    recording: Path,
+    script: Path,
+    role: str,
+    locale: str | None,
+    segments: str | None,
+    dry_run: bool,
+) -> None:
+    """Cut a recording of a script into one take per speech segment.
+
+    Speech is found with a voice-activity detector and matched to the script's segments in
+    order, using each segment's expected length and the script's pauses, so a hesitation
+    is not taken for a pause. Writes takes/<role>/<slug>/<id>.flac and takes.json, creates
+    voices/<role>.toml if missing, and prints every cut with a confidence; suspicious cuts
+    are flagged.
+
+    \b
+    Examples:
+      voicetrack takes split session.wav scripts_src/body-scan.md --voice dr-lee
+      voicetrack takes split retake.wav scripts_src/body-scan.md --voice dr-lee --segments S2-03
+    """
+    from pipeline.takes import format_table, split_recording, takes_dir_for
+
+    plan = _takes_plan(script, locale)
+    ids = tuple(s.strip() for s in segments.split(",")) if segments else None
+    with _status(f"splitting {recording.name}"):
+        result = split_recording(
+            recording,
+            plan,
+            root=Path.cwd(),
+            role=role,
+            takes_dir=takes_dir_for(Path.cwd(), role, plan.locale),
+            segments=ids,
+            write=not dry_run,
+        )
+    click.echo(format_table(result))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@takes.command("status")
+@_script_argument
+@_role_option
+@_takes_locale_option
+@click.option("--adopt", is_flag=True, help="Record the current text for takes added by hand.")
+def takes_status_command(script: Path, role: str, locale: str | None, adopt: bool) -> None:
+    """Show which segments have takes, which are missing and which are stale.
+
+    A take is stale when the script's text for its segment has changed since it was
+    recorded. Exit status 2 when any take is missing or stale.
+
+    \b
+    Example:
+      voicetrack takes status scripts_src/body-scan.md --voice dr-lee
+    """
+    from pipeline.takes import adopt_takes, takes_dir_for, takes_status
+
+    plan = _takes_plan(script, locale)
+    folder = takes_dir_for(Path.cwd(), role, plan.locale)
+    if adopt:
+        for segment_id in adopt_takes(plan, folder):
+            click.echo(f"adopted {segment_id}")
+    status = takes_status(plan, folder)
+    for entry in status.entries:
+        line = f"{entry.segment_id:8} {entry.condition:9}"
+        if entry.reason:
+            line += f" {entry.reason}"
+        elif entry.condition == "missing":
+            line += f" line {entry.line}: {entry.text[:60]}"
+        click.echo(line)
+    for orphan in status.orphans:
+        click.echo(f"orphan take (no such segment any more): {orphan}", err=True)
+    for warning in status.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(
+        f"{len(status.ok)} ok, {len(status.untracked)} untracked, "
+        f"{len(status.missing)} missing, {len(status.stale)} stale"
+    )
+    if status.missing or status.stale:
+        raise SystemExit(EXIT_INVALID_INPUT)
+
+
+@takes.command("sheet")
+@_script_argument
+@_role_option
+@_takes_locale_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the sheet (default: the role's takes folder).",
+)
+@click.option(
+    "--guide",
+    is_flag=True,
+    help="Also write a guide track: a synthetic voice reading the script with its pauses.",
+)
+@click.option(
+    "--guide-voice",
+    metavar="ROLE",
+    default="narrator",
+    show_default=True,
+    help="Voice role of the guide track.",
+)
+def takes_sheet(
+    script: Path,
+    role: str,
+    locale: str | None,
+    out_dir: Path | None,
+    guide: bool,
+    guide_voice: str,
+) -> None:
+    """Write the recording sheet: the audio script with segment IDs and spoken forms.
+
+    \b
+    Examples:
+      voicetrack takes sheet scripts_src/body-scan.md --voice dr-lee
+      voicetrack takes sheet scripts_src/body-scan.md --voice dr-lee --guide
+    """
+    from pipeline.build import write_recording_sheet
+
+    plan = _takes_plan(script, locale)
+    for path in write_recording_sheet(
+        plan, role, root=Path.cwd(), out_dir=out_dir, guide_voice=guide_voice if guide else None
+    ):
+        click.echo(f"wrote {path}")
+
+
+@contextmanager
+def _status(message: str) -> Iterator[None]:
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield

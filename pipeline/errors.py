@@ -11,9 +11,13 @@ from dataclasses import dataclass
 
 
 class PipelineError(Exception):
-    """Base class of every error voicetrack reports to a user."""
+    """Base class of every error voicetrack reports to a user.
+
+    ``exit_status`` is what the CLI exits with: 1 for a failed render, 2 for input a person
+    must fix (a script, a profile, missing takes)."""
 
     hint: str | None = None
+    exit_status: int = 1
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class SourceError:
 class ScriptError(PipelineError):
     """A script (or a file it depends on) is invalid; carries every problem found in it."""
 
+    exit_status = 2
+
     def __init__(self, errors: Sequence[SourceError]):
         self.errors = tuple(sorted(errors, key=lambda e: (e.path, e.line, e.col)))
         super().__init__("\n".join(str(e) for e in self.errors))
@@ -43,6 +49,8 @@ class ScriptError(PipelineError):
 
 class VoiceError(PipelineError):
     """A voice profile is malformed or names something that does not exist."""
+
+    exit_status = 2
 
 
 class VoiceUnavailable(PipelineError):

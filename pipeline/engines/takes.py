@@ -51,6 +51,8 @@ SPLIT_HINT = "record the script and cut it into takes with: voicetrack takes spl
 class TakesIncomplete(TakeError):
     """Some segments of a script have no usable take, and no other voice fills them."""
 
+    exit_status = 2
+
     def __init__(self, message: str, missing: Sequence[str], stale: Sequence[str]):
         super().__init__(message)
         self.missing = tuple(missing)
