@@ -6,12 +6,16 @@ its own; the ID3v2.3 tag (title, album, track, artist, language, comment, cover,
 is written with mutagen into the temporary file before it is renamed into place, so no
 reader ever sees an untagged or half-written file.
 
+:func:`encode_mp3` encodes a master as it is. :func:`write_mastered_mp3` masters too, and
+checks the loudness and true peak of the encoded file, mastering again when the encoder
+has moved them off target.
+
 Encoder delay: LAME delays its output by 576 samples, the decoder adds 529 more, and the
 last frame is padded to a whole frame. ffmpeg records delay and padding in the LAME/Info
-header of the first frame, and gapless decoders (ffmpeg and the players built on it, Apple's
-and most browsers') remove them, so the decoded track is exactly as long as the input and
-chapter times need no offset. :func:`gapless_info` reads that header back to check it.
-A decoder that ignores the header plays everything about 25 ms late: well inside the
+header of the first frame, and a decoder that reads it (ffmpeg's does) removes both: the
+decoded track is exactly as long as the input, sample for sample, so chapter and caption
+times need no offset. :func:`gapless_info` reads that header back to check it. A decoder
+that ignores the header plays everything 1105 samples (25 ms) late: well inside the
 +-50 ms the timing model promises.
 """
 
