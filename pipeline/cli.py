@@ -332,10 +332,18 @@ def print_summary(results: list[Any], seconds: float) -> None:
         voice = r.voice.spec.label
         if r.voice.fallback:
             voice += " (fallback)"
-            if r.fallback_hint and r.fallback_hint not in notes:
-                notes.append(r.fallback_hint)
+            hint = (
+                r.fallback_hint
+                and f"a fallback voice was used; for the first choice: {r.fallback_hint}"
+            )
+            if hint and hint not in notes:
+                notes.append(hint)
         if r.filled:
-            voice += f" + {len(r.filled)} filled"
+            voice += " + fill"
+            notes.append(
+                f"{r.job.label}: no usable take for {', '.join(r.filled)}; "
+                "spoken by the --fill-missing voice"
+            )
         table.add_row(
             r.job.slug,
             r.job.locale,
@@ -355,8 +363,8 @@ def print_summary(results: list[Any], seconds: float) -> None:
         f"{len(results) - rendered} up to date), {format_clock(audio)} of audio, "
         f"in {seconds:.1f} s"
     )
-    for hint in notes:
-        console.print(f"A fallback voice was used; for the neural voice run: {hint}")
+    for note in notes:
+        console.print(note, highlight=False)
 
 
 def format_clock(seconds: float) -> str:

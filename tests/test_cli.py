@@ -1,0 +1,252 @@
+"""The command line end to end: build, pdf, voices and the own-voice takes workflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from pipeline.cli import main
+from pipeline.engines.fake import FakeEngine
+from pipeline.errors import EncodeError
+
+SCRIPT = """\
+---
+title: Settling
+voice: tones
+---
+
+Welcome. Take a moment to arrive. [pause 3s]
+
+# Breathing
+
+Breathe in slowly, and let the breath go. [pause 5s]
+Notice how you feel now.
+"""
+
+TONES = """\
+[en-GB]
+engine = "fake"
+model = "gb"
+
+[en-US]
+engine = "fake"
+model = "us"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "scripts_src").mkdir()
+    (tmp_path / "voices").mkdir()
+    (tmp_path / "scripts_src" / "settling.md").write_text(SCRIPT, encoding="utf-8")
+    (tmp_path / "voices" / "tones.toml").write_text(TONES, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    FakeEngine.reset_calls()
+    return tmp_path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def manifest(project: Path, locale: str) -> dict:
+    text = (project / "out" / "settling" / f"settling.{locale}.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def test_build_renders_every_track_and_prints_a_summary(project: Path) -> None:
+    result = invoke("build", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "settling" in result.stdout and "en-GB" in result.stdout and "en-US" in result.stdout
+    assert "2 tracks (2 rendered, 0 up to date)" in result.stdout
+    for locale in ("en-GB", "en-US"):
+        for kind in ("mp3", "vtt", "pdf", "json"):
+            assert (project / "out" / "settling" / f"settling.{locale}.{kind}").is_file()
+    again = invoke("build", "--quiet")
+    assert again.exit_code == 0
+    assert "2 tracks (0 rendered, 2 up to date)" in again.stdout
+    assert again.stdout.count("up to date") == 3
+
+
+def test_build_options_select_locale_and_output_folder(project: Path) -> None:
+    result = invoke("build", "-q", "--locale", "en-US", "--out", "elsewhere")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (project / "elsewhere" / "settling").iterdir()) == [
+        "settling.en-US.json",
+        "settling.en-US.mp3",
+        "settling.en-US.pdf",
+        "settling.en-US.vtt",
+    ]
+    assert not (project / "out" / "settling").exists()
+
+
+def test_an_invalid_script_exits_2_and_leaves_earlier_outputs_alone(project: Path) -> None:
+    assert invoke("build", "-q").exit_code == 0
+    folder = project / "out" / "settling"
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    script = project / "scripts_src" / "settling.md"
+    script.write_text(SCRIPT.replace("[pause 5s]", "[pasue 5s]"), encoding="utf-8")
+    result = invoke("build", "-q")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "scripts_src/settling.md:10:43: unknown tag [pasue 5s]; did you mean [pause 5s]?"
+    )
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    assert result.stdout == ""
+
+
+def test_a_render_failure_exits_1_with_the_command_and_its_stderr(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.encode
+
+    def failing(samples, sr, output, bitrate):
+        raise EncodeError(
+            "ffmpeg could not encode the track",
+            ["ffmpeg", "-f", "f32le", "-i", "-", str(output)],
+            187,
+            "Unknown encoder 'libmp3lame'",
+        )
+
+    monkeypatch.setattr(pipeline.encode, "_run_encoder", failing)
+    result = invoke("build", "-q", "--locale", "en-GB")
+    assert result.exit_code == 1
+    assert "ffmpeg could not encode the track" in result.stderr
+    assert "command: ffmpeg -f f32le -i -" in result.stderr
+    assert "exit status: 187" in result.stderr
+    assert "Unknown encoder 'libmp3lame'" in result.stderr
+    assert not (project / "out" / "settling" / "settling.en-GB.mp3").exists()
+
+
+def test_unknown_voice_role_is_an_input_error(project: Path) -> None:
+    result = invoke("build", "-q", "--voice", "tonez")
+    assert result.exit_code == 2
+    assert "unknown voice role 'tonez'" in result.stderr
+    assert "tones" in result.stderr
+
+
+def test_pdf_writes_estimated_scripts_without_synthesis(project: Path) -> None:
+    result = invoke("pdf", "--locale", "en-GB")
+    assert result.exit_code == 0, result.output
+    path = project / "out" / "settling" / "settling.en-GB.pdf"
+    assert result.stdout.strip() == f"wrote {Path('out/settling/settling.en-GB.pdf')}"
+    text = "\n".join(page.extract_text() for page in PdfReader(path).pages)
+    assert "approx" in text
+    assert "S1-01" in text
+    assert FakeEngine.calls == 0
+
+
+def test_voices_lists_project_roles_with_what_they_resolve_to(project: Path) -> None:
+    result = invoke("voices")
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["tones", "en-GB", "fake:gb", "none"] in [line[:4] for line in lines]
+    assert any(line[:2] == ["narrator", "en-US"] and "hibari:heart" in line for line in lines)
+
+
+def test_every_command_has_help_with_examples() -> None:
+    runner = CliRunner()
+    for command in (
+        [],
+        ["check"],
+        ["build"],
+        ["pdf"],
+        ["voices"],
+        ["voices", "install"],
+        ["voices", "available"],
+        ["takes"],
+        ["takes", "split"],
+        ["takes", "status"],
+        ["takes", "sheet"],
+    ):
+        result = runner.invoke(main, [*command, "-h"])
+        assert result.exit_code == 0, command
+        assert "Example" in result.output or "workflow" in result.output, command
+
+
+# --------------------------------------------------------------------------- own voice
+
+OWN_VOICE_SCRIPT = """\
+---
+title: Ease
+locales: [en-GB]
+pause: 3s
+---
+
+# Arriving
+
+Welcome to this short practice. [pause]
+Find a comfortable position, and let your eyes close if that feels right.
+
+Notice the weight of your body on the chair. Let it be supported. [pause 5s]
+Breathe in. [pause 2s] And breathe out.
+
+# Resting
+
+Now rest here quietly for a little while. [pause 12s]
+When you are ready, gently open your eyes.
+"""
+
+
+@pytest.mark.slow
+def test_a_therapist_records_one_take_and_gets_a_finished_track(project: Path) -> None:
+    from test_takes_support import read_session, write_session
+
+    from pipeline.parse import load_script
+    from pipeline.plan import plan_locale
+
+    script = project / "scripts_src" / "ease.md"
+    script.write_text(OWN_VOICE_SCRIPT, encoding="utf-8")
+    (project / "scripts_src" / "settling.md").unlink()
+    plan = plan_locale(load_script(script, project), "en-GB")
+
+    sheet = invoke("takes", "sheet", "scripts_src/ease.md", "--voice", "dr-lee")
+    assert sheet.exit_code == 0, sheet.output
+    sheet_pdf = project / "takes" / "dr-lee" / "ease" / "ease.en-GB.sheet.pdf"
+    assert sheet_pdf.is_file()
+
+    session = write_session(read_session(plan, 7), project / "session.wav")
+    split = invoke("takes", "split", str(session), "scripts_src/ease.md", "--voice", "dr-lee")
+    assert split.exit_code == 0, split.output
+    assert all(s.id in split.stdout for s in plan.speech)
+    assert (project / "voices" / "dr-lee.toml").is_file()
+
+    status = invoke("takes", "status", "scripts_src/ease.md", "--voice", "dr-lee")
+    assert status.exit_code == 0, status.output
+    assert f"{len(plan.speech)} ok" in status.stdout
+
+    built = invoke("build", "-q", "scripts_src/ease.md", "--voice", "dr-lee")
+    assert built.exit_code == 0, built.output
+    data = json.loads((project / "out/ease/ease.en-GB.json").read_text(encoding="utf-8"))
+    assert data["voice"]["engine"] == "takes"
+    assert data["loudness"]["integrated_lufs"] == pytest.approx(-16.0, abs=1.0)
+    assert data["loudness"]["true_peak_dbtp"] <= -1.0
+    planned = [i.seconds for i in plan.items if i.kind == "silence"]
+    written = [s["end"] - s["start"] for s in data["segments"] if s["kind"] == "silence"]
+    assert written == pytest.approx(planned, abs=0.0011)
+
+    script.write_text(
+        OWN_VOICE_SCRIPT.replace("Breathe in.", "Breathe in deeply."), encoding="utf-8"
+    )
+    stale = invoke("takes", "status", "scripts_src/ease.md", "--voice", "dr-lee")
+    assert stale.exit_code == 2
+    assert "1 stale" in stale.stdout
+    refused = invoke("build", "-q", "scripts_src/ease.md", "--voice", "dr-lee")
+    assert refused.exit_code == 2
+    assert "S1-04" in refused.stderr and "--fill-missing" in refused.stderr
+
+    filled = invoke(
+        "build", "-q", "scripts_src/ease.md", "--voice", "dr-lee", "--fill-missing", "tones"
+    )
+    assert filled.exit_code == 0, filled.output
+    assert (
+        "ease en-GB: no usable take for S1-04; spoken by the --fill-missing voice" in filled.stdout
+    )
+    data = json.loads((project / "out/ease/ease.en-GB.json").read_text(encoding="utf-8"))
+    assert data["filled"]["role"] == "tones"
+    assert data["filled"]["segments"] == ["S1-04"]
+    assert FakeEngine.texts == ["Breathe in deeply."]
