@@ -106,10 +106,12 @@ def master(
         if previous is not None and gain_db != previous[0]:
             slope = (output_lufs - previous[1]) / (gain_db - previous[0])
             slope = min(max(slope, 0.2), 1.0)
-        previous = (gain_db, output_lufs)
-        gain_db = min(gain_db + error / slope, plain_gain_db + MAX_MAKEUP_DB)
-        if previous[0] == gain_db:
+        next_gain_db = min(gain_db + error / slope, plain_gain_db + MAX_MAKEUP_DB)
+        if next_gain_db == gain_db:
             break  # at the makeup limit already
+        previous = (gain_db, output_lufs)
+        gain_db = next_gain_db
+        del output  # before the next pass allocates its own: one hour is 600 MB
     if abs(error) > 0.5:
         log.warning(
             "master ends %.2f LU off target %.1f LUFS: the track is too peaky to reach it "
