@@ -399,11 +399,8 @@ def test_piper_missing_files_are_unavailable(tmp_path: Path, offline: Path) -> N
     assert "models/none.onnx does not exist" in str(err.value)
     with pytest.raises(VoiceUnavailable) as err:
         PiperEngine.check(VoiceSpec("piper", model="en_GB-alba-medium"), tmp_path)
-    folder = offline / "voicetrack" / "piper"
-    assert (
-        err.value.hint
-        == f"python -m piper.download_voices en_GB-alba-medium --download-dir {folder}"
-    )
+    assert str(offline / "voicetrack" / "piper") in str(err.value)
+    assert err.value.hint == "voicetrack voices install en_GB-alba-medium"
 
 
 def test_piper_finds_voices_in_the_data_dir(joe: PiperEngine, offline: Path) -> None:

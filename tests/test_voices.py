@@ -369,9 +369,7 @@ def test_describe_voices_with_nothing_available(root: Path) -> None:
     write(root, "lost.toml", '[en-GB]\nengine = "piper"\nmodel = "en_GB-nobody-low"\n')
     [row] = [r for r in describe_voices(root) if r.role == "lost"]
     assert row.resolved is None and not row.fallback
-    assert row.hint is not None and row.hint.startswith(
-        "python -m piper.download_voices en_GB-nobody-low"
-    )
+    assert row.hint == "voicetrack voices install en_GB-nobody-low"
     assert row.choices[0].licence == "unknown (voice not installed)"
 
 
