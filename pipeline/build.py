@@ -23,10 +23,9 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.assemble import assemble
 from pipeline.cache import SentenceCache
-from pipeline.encode import encode_mp3
+from pipeline.encode import write_mastered_mp3
 from pipeline.engines.base import Engine, load_engine
 from pipeline.engines.takes import TakesEngine
-from pipeline.master import master, measure_file
 from pipeline.model import (
     SAMPLE_RATE,
     LocalePlan,
@@ -240,13 +239,18 @@ def build_track(
         rendered, stats = render_segments(plan, engine, cache, sentence_done)
         filled = ()
     samples, timeline = assemble(plan, rendered)
-    samples, _report = master(samples, SAMPLE_RATE, target_lufs=script.meta.loudness)
-
     out.mkdir(parents=True, exist_ok=True)
-    mp3 = out / files["mp3"]
     tags = track_tags(script, job.locale, options.root)
-    encode_mp3(samples, SAMPLE_RATE, mp3, tags, timeline.chapters)
-    loudness = measure_file(mp3)
+    encoded = write_mastered_mp3(
+        samples,
+        SAMPLE_RATE,
+        out / files["mp3"],
+        tags,
+        timeline.chapters,
+        target_lufs=script.meta.loudness,
+    )
+    del samples
+    loudness = encoded.loudness
     write_vtt(timeline, out / files["vtt"])
     write_pdf(plan, measured_times(timeline), out / files["pdf"])
     extra: dict[str, object] = {"build_key": key}
@@ -349,12 +353,13 @@ def write_recording_sheet(
         cache = SentenceCache(cache_dir or root / "out" / ".cache" / "sentences")
         rendered, _ = render_segments(plan, engine, cache)
         samples, timeline = assemble(plan, rendered)
-        samples, _ = master(samples, SAMPLE_RATE, target_lufs=plan.meta.loudness)
         guide = folder / f"{stem}.guide.mp3"
         tags = replace(
             track_tags(plan.script, plan.locale, root), title=f"{plan.meta.title} (guide)"
         )
-        encode_mp3(samples, SAMPLE_RATE, guide, tags, timeline.chapters)
+        write_mastered_mp3(
+            samples, SAMPLE_RATE, guide, tags, timeline.chapters, target_lufs=plan.meta.loudness
+        )
         written.append(guide)
         times = measured_times(timeline)
     sheet = folder / f"{stem}.sheet.pdf"
