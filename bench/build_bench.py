@@ -16,7 +16,6 @@ It copies the scripts and voice profiles into a temporary project, then measures
 from __future__ import annotations
 
 import argparse
-import re
 import resource
 import shutil
 import sys
@@ -58,16 +57,19 @@ def raw_engine_seconds(project: Path, voice: str | None) -> tuple[float, int]:
 
 
 def edit_one_sentence(project: Path) -> str:
-    """Change the wording of the first sentence ending in a full stop in the first script."""
+    """Reword one sentence of the first script (one that is written out whole on one line),
+    as a content editor would."""
     script = sorted((project / "scripts_src").glob("*.md"))[0]
     text = script.read_text(encoding="utf-8")
-    body_start = text.index("---", 3) + 3
-    match = re.search(r"([A-Z][^.\[\]{}<>\n]{10,}?)\.", text[body_start:])
-    assert match, "no sentence to edit"
-    start = body_start + match.start(1)
-    edited = text[:start] + "Now, " + text[start].lower() + text[start + 1 :]
-    script.write_text(edited, encoding="utf-8")
-    return script.name
+    plan = plan_locale(load_scripts([script], project)[0], "en-GB")
+    for segment in plan.speech:
+        for sentence in segment.sentences:
+            words = sentence.printed.rstrip(".").split()
+            if len(words) > 4 and text.count(sentence.printed) == 1:
+                edited = sentence.printed[:-1] + ", gently."
+                script.write_text(text.replace(sentence.printed, edited), encoding="utf-8")
+                return f"{script.name}: {edited!r}"
+    raise SystemExit("no sentence to edit")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from scipy.signal import resample_poly
 
 from pipeline import master as master_module
 from pipeline.errors import EncodeError
+from pipeline.ffmpeg import run_ffmpeg
 from pipeline.master import (
     MAX_MAKEUP_DB,
     MP3_MARGIN_DB,
@@ -216,13 +217,40 @@ def test_master_leaves_a_silent_track_alone():
 # --------------------------------------------------------------------------- measure_file
 
 
-def test_measure_file_reads_ffmpeg_ebur128(tmp_path):
+def ffmpeg_ebur128(path) -> tuple[float, float]:
+    """(integrated LUFS, true peak dBTP) as ffmpeg's own ebur128 filter reports them."""
+    import re
+    import subprocess
+
+    from pipeline.ffmpeg import ffmpeg_exe
+
+    command = [ffmpeg_exe(), "-nostats", "-i", str(path), "-af", "ebur128=peak=true"]
+    stderr = subprocess.run(
+        [*command, "-f", "null", "-"], capture_output=True, text=True, check=True
+    ).stderr
+    summary = stderr[stderr.rfind("Summary:") :]
+    integrated = re.search(r"I:\s*(-?[\d.]+) LUFS", summary)
+    peak = re.search(r"Peak:\s*(-?[\d.]+) dBFS", summary)
+    assert integrated and peak, stderr
+    return float(integrated.group(1)), float(peak.group(1))
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".mp3"])
+def test_measure_file_agrees_with_ffmpeg_ebur128_and_pyloudnorm(tmp_path, suffix):
     samples = speech_with_silences(seed=11, level_dbfs=-20.0)
-    path = tmp_path / "speech.wav"
-    soundfile.write(path, samples, SR, subtype="FLOAT")
+    wav = tmp_path / "speech.wav"
+    soundfile.write(wav, samples, SR, subtype="FLOAT")
+    path = wav
+    if suffix == ".mp3":
+        path = tmp_path / "speech.mp3"
+        run_ffmpeg(["-v", "error", "-i", str(wav), "-b:a", "96k", str(path)])
     measured = measure_file(path)
-    assert measured.integrated_lufs == pytest.approx(integrated_loudness(samples, SR), abs=0.15)
-    assert measured.true_peak_dbtp == pytest.approx(reference_true_peak(samples), abs=0.3)
+    ffmpeg_lufs, ffmpeg_peak = ffmpeg_ebur128(path)
+    assert measured.integrated_lufs == pytest.approx(ffmpeg_lufs, abs=0.15)
+    assert measured.true_peak_dbtp == pytest.approx(ffmpeg_peak, abs=0.3)
+    if suffix == ".wav":
+        assert measured.integrated_lufs == pytest.approx(lufs(samples), abs=0.15)
+        assert measured.true_peak_dbtp == pytest.approx(reference_true_peak(samples), abs=0.3)
 
 
 def test_measure_file_fails_with_the_ffmpeg_command_on_a_bad_file(tmp_path):
