@@ -53,11 +53,12 @@ def format_duration(seconds: float) -> str:
         millis = seconds * 1000.0
         if millis == int(millis) and int(millis) / 1000.0 == seconds and seconds > 0:
             return f"{int(millis)}ms"
-    return f"{_plain_decimal(seconds)}s"
+    return f"{plain_decimal(seconds)}s"
 
 
-def _plain_decimal(value: float) -> str:
-    """Shortest round-tripping decimal without an exponent: 1e-05 -> '0.00001'."""
+def plain_decimal(value: float) -> str:
+    """Shortest decimal that reads back as ``value``, never with an exponent:
+    1e-05 -> '0.00001', 3.0 -> '3'."""
     text = format(Decimal(repr(value)), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")

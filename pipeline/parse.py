@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePath
@@ -675,7 +676,8 @@ class _Delimiter:
     """A run of emphasis markers, waiting for a partner."""
 
     char: str
-    count: int
+    length: int  # of the run as written
+    count: int  # markers of the run not yet paired
     can_open: bool
     can_close: bool
 
@@ -760,14 +762,23 @@ class _InlineParser:
         end = i
         while run.markup(end, char):
             end += 1
+        # Who may open and close follows CommonMark's flanking rules, which writers know
+        # from every Markdown editor: "a * b" is literal, "*a*" is emphasis, "snake_case"
+        # is a word, and "**" next to punctuation leans towards its word.
         before = run.chars[i - 1] if i > 0 else " "
         after = run.chars[end] if end < len(run) else " "
-        can_open, can_close = not after.isspace(), not before.isspace()
+        left = not after.isspace() and (
+            not _punctuation(after) or before.isspace() or _punctuation(before)
+        )
+        right = not before.isspace() and (
+            not _punctuation(before) or after.isspace() or _punctuation(after)
+        )
         if char == "_":
-            # An underscore inside a word (snake_case) is never emphasis.
-            can_open = can_open and not before.isalnum()
-            can_close = can_close and not after.isalnum()
-        self.nodes.append(_Delimiter(char, end - i, can_open, can_close))
+            can_open = left and (not right or _punctuation(before))
+            can_close = right and (not left or _punctuation(after))
+        else:
+            can_open, can_close = left, right
+        self.nodes.append(_Delimiter(char, end - i, end - i, can_open, can_close))
         return end
 
     # -- [pause …] tags and [printed](say: spoken)
@@ -1065,7 +1076,7 @@ def _resolve_emphasis(nodes: list[str | _Delimiter | Inline]) -> list[str | Inli
         if not (isinstance(closer, _Delimiter) and closer.can_close and closer.count):
             closer_index += 1
             continue
-        opener_index = _find_opener(nodes, closer_index, closer.char)
+        opener_index = _find_opener(nodes, closer_index)
         if opener_index < 0:
             closer_index += 1
             continue
@@ -1082,12 +1093,31 @@ def _resolve_emphasis(nodes: list[str | _Delimiter | Inline]) -> list[str | Inli
     return _literal_delimiters(nodes)
 
 
-def _find_opener(nodes: list[str | _Delimiter | Inline], before: int, char: str) -> int:
+def _find_opener(nodes: list[str | _Delimiter | Inline], before: int) -> int:
+    closer = nodes[before]
+    assert isinstance(closer, _Delimiter)
     for index in range(before - 1, -1, -1):
         node = nodes[index]
-        if isinstance(node, _Delimiter) and node.char == char and node.can_open and node.count:
+        if (
+            isinstance(node, _Delimiter)
+            and node.char == closer.char
+            and node.can_open
+            and node.count
+            and not _multiple_of_three(node, closer)
+        ):
             return index
     return -1
+
+
+def _multiple_of_three(opener: _Delimiter, closer: _Delimiter) -> bool:
+    """CommonMark's "rule of three": it keeps ``*a**b**c*`` from pairing ``*`` with ``**``."""
+    both = (opener.can_open and opener.can_close) or (closer.can_open and closer.can_close)
+    total = opener.length + closer.length
+    return both and total % 3 == 0 and not (opener.length % 3 == 0 and closer.length % 3 == 0)
+
+
+def _punctuation(char: str) -> bool:
+    return unicodedata.category(char)[0] in "PS"
 
 
 def _literal_delimiters(nodes: list[str | _Delimiter | Inline]) -> list[str | Inline]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
-from pipeline.durations import format_duration
+from pipeline.durations import format_duration, plain_decimal
 from pipeline.model import (
     Emphasis,
     FrontMatter,
@@ -82,8 +82,10 @@ def _value(key: str, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, tuple):
         return "[" + ", ".join(value) + "]"
-    if isinstance(value, (int, float)):
-        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return plain_decimal(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
