@@ -98,18 +98,7 @@ def check(paths: tuple[Path, ...]) -> None:
       voicetrack check scripts_src/body-scan.md
       voicetrack check drafts/ scripts_src/
     """
-    if not paths and not DEFAULT_SCRIPTS.is_dir():
-        raise click.UsageError(
-            f"there is no {DEFAULT_SCRIPTS}/ folder here; run voicetrack "
-            "in the project folder or name the scripts to check"
-        )
-    scripts = find_scripts(paths)
-    if not scripts:
-        raise click.UsageError(
-            "no scripts (*.md files) found in "
-            + ", ".join(str(p) for p in paths or (DEFAULT_SCRIPTS,))
-        )
-    results = check_scripts(scripts, root=Path.cwd())
+    results = check_scripts(_script_paths(paths), root=Path.cwd())
     for result in results:
         if result.summary is not None:
             click.echo("\n".join(summary_lines(result.summary)))
