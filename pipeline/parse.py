@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePath
 from typing import Literal
@@ -40,6 +40,7 @@ from pipeline.model import (
 )
 
 NO_LEXICON = Lexicon()
+DEFAULTS = FrontMatter(title="")
 MAX_PAUSE = 600.0  # seconds; one pause tag may not be longer
 BREAK_STRENGTHS = {
     "none": 0.0,
@@ -77,8 +78,12 @@ def load_script(path: Path, root: Path) -> Script:
         lexicon = load_lexicon(path.parent, root)
     except ScriptError as error:
         errors.extend(error.errors)
-        lexicon = Lexicon()
-    script, script_errors, positions = _parse(_read_text(path, shown), shown, lexicon)
+        lexicon = NO_LEXICON
+    try:
+        text = _read_text(path, shown)
+    except ScriptError as error:
+        raise ScriptError([*errors, *error.errors]) from None
+    script, script_errors, positions = _parse(text, shown, lexicon)
     errors.extend(script_errors)
     if script is not None and script.meta.cover is not None:
         line, col = positions["cover"]
@@ -120,7 +125,7 @@ def _parse(
     lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     errors = _Errors(path)
     head = _read_front_matter(lines, errors)
-    body = _BodyParser(errors, head.locales_to_check, head.values.get("pause", 2.0))
+    body = _BodyParser(errors, head.locales_to_check, head.pause)
     sections = body.parse(lines[head.body_start - 1 :], head.body_start, need_text=head.closed)
     script = None
     if head.meta is not None:
@@ -160,7 +165,6 @@ class _Problem(Exception):
 class _Scalar:
     text: str
     offset: int  # column offset of the value within the text after the colon
-    quoted: bool
 
 
 @dataclass
@@ -171,11 +175,13 @@ class _List:
 
 @dataclass
 class _Head:
+    """What the body parser needs from the front matter, even when it has errors."""
+
     meta: FrontMatter | None
-    values: dict[str, object]
-    positions: dict[str, tuple[int, int]]
+    positions: dict[str, tuple[int, int]]  # where each key's value is written
     body_start: int  # 1-based line where the body starts
     locales_to_check: tuple[str, ...] | None  # None when the locales are unknown
+    pause: float = DEFAULTS.pause  # length of a bare [pause]
     closed: bool = True  # False when the front matter never ends (so there is no body)
 
 
@@ -192,12 +198,12 @@ def _read_front_matter(lines: list[str], errors: _Errors) -> _Head:
             "the script must start with front matter: a line '---', then "
             "'title: …', then another line '---'",
         )
-        return _Head(None, values, positions, 1, DEFAULT_LOCALES)
+        return _Head(None, positions, 1, DEFAULT_LOCALES)
     try:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     except StopIteration:
         errors.add(1, 1, "the front matter is not closed: add a line '---' after it")
-        return _Head(None, values, positions, len(lines) + 1, DEFAULT_LOCALES, closed=False)
+        return _Head(None, positions, len(lines) + 1, DEFAULT_LOCALES, closed=False)
 
     failed: set[str] = set()
     for index in range(1, end):
@@ -232,7 +238,8 @@ def _read_front_matter(lines: list[str], errors: _Errors) -> _Head:
     elif "title" in values:
         meta = FrontMatter(**values)  # type: ignore[arg-type]
     locales = None if "locales" in failed else values.get("locales", DEFAULT_LOCALES)
-    return _Head(meta, values, positions, end + 2, locales)  # type: ignore[arg-type]
+    pause = values.get("pause", DEFAULTS.pause)
+    return _Head(meta, positions, end + 2, locales, pause)  # type: ignore[arg-type]
 
 
 def _unknown_key_message(key: str) -> str:
@@ -252,7 +259,7 @@ def _lex_value(raw: str) -> _Scalar | _List:
         value, i = _lex_quoted(raw, i)
     else:
         cut = _comment_start(raw, i)
-        return _Scalar(raw[i:cut].rstrip(), i, quoted=False)
+        return _Scalar(raw[i:cut].rstrip(), i)
     rest = _skip_spaces(raw, i)
     if rest < len(raw) and raw[rest] != "#":
         raise _Problem("unexpected text after the value", rest)
@@ -274,7 +281,7 @@ def _lex_list(raw: str, start: int) -> tuple[list[_Scalar], int]:
             j = i
             while j < len(raw) and raw[j] not in ",]":
                 j += 1
-            item, i = _Scalar(raw[i:j].rstrip(), i, quoted=False), j
+            item, i = _Scalar(raw[i:j].rstrip(), i), j
         items.append(item)
         i = _skip_spaces(raw, i)
         if i < len(raw) and raw[i] == ",":
@@ -294,7 +301,7 @@ def _lex_quoted(raw: str, start: int) -> tuple[_Scalar, int]:
             out.append("'")
             i += 2
         elif c == quote:
-            return _Scalar("".join(out), start, quoted=True), i + 1
+            return _Scalar("".join(out), start), i + 1
         else:
             out.append(c)
             i += 1
@@ -601,10 +608,10 @@ class _Run:
 class _BodyParser:
     """Groups body lines into sections and paragraphs and parses their inline text."""
 
-    def __init__(self, errors: _Errors, locales: tuple[str, ...] | None, default_pause: object):
+    def __init__(self, errors: _Errors, locales: tuple[str, ...] | None, default_pause: float):
         self.errors = errors
         self.locales = locales
-        self.default_pause = default_pause if isinstance(default_pause, float) else 2.0
+        self.default_pause = default_pause
 
     def parse(self, raw_lines: list[str], first: int, need_text: bool) -> tuple[Section, ...]:
         errors_before = len(self.errors.items)
@@ -1146,25 +1153,3 @@ _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 
 def _collapse(text: str) -> str:
     return _WHITESPACE.sub(" ", text)
-
-
-def iter_inlines(items: tuple[Inline, ...]) -> Iterator[Inline]:
-    """Every inline node in ``items``, depth first, including those in emphasis and variants."""
-    for item in items:
-        yield item
-        if isinstance(item, Emphasis):
-            yield from iter_inlines(item.children)
-        elif isinstance(item, Variant):
-            for _, children in item.branches:
-                yield from iter_inlines(children)
-
-
-__all__ = [
-    "BREAK_STRENGTHS",
-    "FRONT_MATTER_KEYS",
-    "MAX_PAUSE",
-    "cover_problem",
-    "iter_inlines",
-    "load_script",
-    "parse_script",
-]

@@ -39,6 +39,7 @@ from pipeline.model import (
     SectionInfo,
     Sentence,
     Silence,
+    SilenceSource,
     SpeechSegment,
     Text,
     Variant,
@@ -91,12 +92,7 @@ class _SectionStart:
     number: int
 
 
-@dataclass(frozen=True)
-class _ParagraphStart:
-    index: int
-
-
-_Event = _Chunk | _PauseAt | _SectionStart | _ParagraphStart
+_Event = _Chunk | _PauseAt | _SectionStart
 
 
 def _chunks(script: Script) -> list[_Event]:
@@ -117,7 +113,6 @@ def _chunks(script: Script) -> list[_Event]:
                 _Chunk("", section.number, -1, section.line, heading_col, section.heading)
             )
         for paragraph in section.paragraphs:
-            unnumbered.append(_ParagraphStart(paragraph_index))
             for piece, (line, col) in _split_at_pauses(paragraph):
                 if isinstance(piece, Pause):
                     unnumbered.append(_PauseAt(piece, section.number, paragraph_index))
@@ -137,14 +132,14 @@ def _chunks(script: Script) -> list[_Event]:
 def _split_at_pauses(
     paragraph: Paragraph,
 ) -> Iterator[tuple[Pause | tuple[Inline, ...], tuple[int, int]]]:
-    """The paragraph's chunks and pauses in order; each chunk with where it begins
-    (the paragraph's first line, or just after the pause tag that opens it)."""
-    parts = _split(paragraph.items)
+    """The paragraph's chunks and pauses in order, each with a position. A chunk's is the
+    start of its paragraph's first line, or the column just after the pause tag that
+    opens it (text nodes carry no positions of their own)."""
     where = (paragraph.line, 1)
-    for part in parts:
+    for part in _split(paragraph.items):
         if isinstance(part, Pause):
             yield part, (part.line, part.col)
-            where = _after(part)
+            where = (part.line, part.col + len(part.source))
         else:
             yield tuple(part), where
 
@@ -176,13 +171,6 @@ def _has_pause(item: Inline) -> bool:
     return isinstance(item, Emphasis) and any(_has_pause(c) for c in item.children)
 
 
-def _after(pause: Pause) -> tuple[int, int]:
-    lines = pause.source.split("\n")
-    if len(lines) == 1:
-        return pause.line, pause.col + len(pause.source)
-    return pause.line + len(lines) - 1, len(lines[-1]) + 1
-
-
 # --------------------------------------------------------------------------- one locale
 
 
@@ -196,13 +184,14 @@ def _plan(
     language = _segmenter_language(locale)
     items: list[PlanItem] = []
     pending: list[Silence] = []  # explicit pauses since the last segment
-    boundary: str = "paragraph"  # the implicit silence owed if no pause comes
+    # The implicit silence owed before the next segment if no pause comes first. Two
+    # segments of one paragraph always have a pause between them, so once a segment has
+    # been placed the next one is in a new paragraph unless a section starts first.
+    boundary: SilenceSource = "paragraph"
     spoken_yet = False
     for event in events:
         if isinstance(event, _SectionStart):
             boundary = "section"
-        elif isinstance(event, _ParagraphStart):
-            boundary = "section" if boundary == "section" else "paragraph"
         elif isinstance(event, _PauseAt):
             pending.append(
                 Silence(
@@ -217,7 +206,7 @@ def _plan(
                 items.append(Silence("lead_in", meta.lead_in))
             elif not pending:
                 implicit = meta.section_pause if boundary == "section" else meta.paragraph_pause
-                items.append(Silence(boundary, implicit))  # type: ignore[arg-type]
+                items.append(Silence(boundary, implicit))
             items += pending
             items.append(segment)
             pending, boundary, spoken_yet = [], "paragraph", True
