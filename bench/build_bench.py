@@ -96,7 +96,14 @@ def main() -> None:
         _, again_s = timed(lambda: build(paths, options))
         edited = edit_one_sentence(project)
         edit, edit_s = timed(lambda: build(paths, options))
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # With --jobs, tracks render in worker processes: report the larger of the two.
+        peak_mb = (
+            max(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            )
+            / 1024
+        )
 
         print(f"tracks: {len(cold)}  sentences: {sentences}  audio: {audio_s / 60:.1f} min")
         for r in cold:
@@ -111,7 +118,7 @@ def main() -> None:
             f"{resynth} sentence(s) synthesised, "
             f"{sum(not r.up_to_date for r in edit)} track(s) re-rendered"
         )
-        print(f"peak RSS:                 {peak_mb:8.0f} MB")
+        print(f"peak RSS (one process):   {peak_mb:8.0f} MB")
         print(f"audio per wall second:    {audio_s / cold_s:8.1f} s/s (cold)")
 
 

@@ -14,6 +14,7 @@ free because the group wraps every subcommand it invokes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,8 +181,8 @@ _locale_option = click.option(
     "-j",
     "--jobs",
     type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
+    default=lambda: min(os.cpu_count() or 1, 4),
+    show_default="one per CPU core, up to 4",
     help="Tracks rendered at once, each in its own process.",
 )
 @click.option("--force", is_flag=True, help="Ignore the cache: synthesise and write everything.")

@@ -19,6 +19,20 @@ class PipelineError(Exception):
     hint: str | None = None
     exit_status: int = 1
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross process boundaries (parallel builds); rebuild them from their state,
+        # not by calling __init__ again with the formatted message.
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(
+    cls: type[PipelineError], args: tuple[object, ...], state: dict
+) -> PipelineError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 @dataclass(frozen=True)
 class SourceError:
