@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from pipeline import __version__
-from pipeline.check import DEFAULT_SCRIPTS, check_scripts, find_scripts, summary_lines
+from pipeline.check import DEFAULT_SCRIPTS, check_scripts, clock, find_scripts, summary_lines
 from pipeline.errors import PipelineError, ScriptError
 
 EXIT_RENDER_FAILED = 1
@@ -338,7 +338,7 @@ def print_summary(results: list[Any], seconds: float) -> None:
             r.job.slug,
             r.job.locale,
             voice,
-            format_clock(r.duration),
+            clock(r.duration),
             f"{r.loudness.integrated_lufs:.1f}",
             f"{r.loudness.true_peak_dbtp:.1f}",
             "up to date" if r.up_to_date else f"{r.synthesised}/{r.cached}",
@@ -350,17 +350,11 @@ def print_summary(results: list[Any], seconds: float) -> None:
     rendered = sum(not r.up_to_date for r in results)
     console.print(
         f"{len(results)} track{'s' * (len(results) != 1)} ({rendered} rendered, "
-        f"{len(results) - rendered} up to date), {format_clock(audio)} of audio, "
+        f"{len(results) - rendered} up to date), {clock(audio)} of audio, "
         f"in {seconds:.1f} s"
     )
     for note in notes:
         console.print(note, highlight=False)
-
-
-def format_clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 # --------------------------------------------------------------------------- voices

@@ -30,6 +30,8 @@ from typing import Any
 
 from pipeline.engines.base import Engine, engine_class, engine_names
 from pipeline.errors import ScriptError, SourceError, VoiceError, VoiceUnavailable
+from pipeline.lexicon import display_path
+from pipeline.locales import canonical_locale
 from pipeline.model import ResolvedVoice, VoiceSpec
 
 if sys.version_info >= (3, 11):
@@ -50,8 +52,6 @@ OPTION_KEYS = frozenset(
 PATH_KEYS = ("model_path", "config_path", "dir")
 SPEED_RANGE = (0.5, 2.0)
 GAIN_RANGE = (-30.0, 30.0)
-
-_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
 # --------------------------------------------------------------------------- places on disk
@@ -147,7 +147,7 @@ def load_profiles(root: Path) -> dict[str, Profile]:
     profiles: dict[str, Profile] = {}
     errors: list[SourceError] = []
     for path, builtin in files:
-        reader = _ProfileReader(path, _display_path(path, root), root)
+        reader = _ProfileReader(path, display_path(path, root), root)
         profile = reader.read(builtin)
         errors.extend(reader.errors)
         if profile is not None:
@@ -161,27 +161,6 @@ def _toml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("*.toml") if p.is_file())
-
-
-def _display_path(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def canonical_locale(tag: str) -> str:
-    """``en-gb`` -> ``en-GB``: BCP 47 case conventions, so table names match script locales."""
-    parts = tag.split("-")
-    out = [parts[0].lower()]
-    for part in parts[1:]:
-        if len(part) == 2 and part.isalpha():
-            out.append(part.upper())
-        elif len(part) == 4 and part.isalpha():
-            out.append(part.title())
-        else:
-            out.append(part.lower())
-    return "-".join(out)
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:
@@ -236,10 +215,10 @@ class _ProfileReader:
                     hint = " (engine options go in a locale table such as [en-GB])"
                 self.error(pos.key(None, key), f"unknown key {key!r}{hint}")
                 continue
-            if not _LOCALE.match(key):
+            locale = canonical_locale(key)
+            if locale is None:
                 self.error(pos.table(key), f"[{key}] is not a locale tag such as en-GB")
                 continue
-            locale = canonical_locale(key)
             if locale in dict(voices):
                 self.error(pos.table(key), f"[{key}] repeats the table for {locale}")
                 continue

@@ -16,10 +16,10 @@ import pytest
 
 from pipeline.engines.base import engine_names
 from pipeline.errors import ScriptError, VoiceError, VoiceUnavailable
+from pipeline.locales import canonical_locale
 from pipeline.model import VoiceSpec
 from pipeline.voices import (
     Profile,
-    canonical_locale,
     data_dir,
     describe_voices,
     load_profiles,
