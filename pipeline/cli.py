@@ -135,18 +135,26 @@ def _script_paths(paths: tuple[Path, ...]) -> list[Path]:
     return scripts
 
 
-def _setup_logging(quiet: bool, debug: bool) -> None:
+@contextmanager
+def _console_logging(console: Any, quiet: bool, debug: bool) -> Iterator[None]:
+    """Show the pipeline's log records on ``console`` (above any progress bars) while a
+    command runs: warnings by default, errors only with --quiet, everything with --debug."""
     import logging
 
     from rich.logging import RichHandler
 
-    level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(show_time=False, show_path=debug, markup=False)],
-        force=True,
-    )
+    logger = logging.getLogger("pipeline")
+    handler = RichHandler(console=console, show_time=False, show_path=debug, markup=False)
+    handler.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING)
+    previous_level = logger.level
+    logger.addHandler(handler)
+    if debug:
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
 
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
@@ -221,7 +229,6 @@ def build(
     from pipeline.build import build as build_tracks
 
     debug = debug or bool(ctx.parent and ctx.parent.params.get("debug"))
-    _setup_logging(quiet, debug)
     options = BuildOptions(
         root=Path.cwd(),
         out_dir=out_dir,
@@ -232,7 +239,11 @@ def build(
         jobs=jobs,
     )
     started = time.perf_counter()
-    with reporting_errors(debug), BuildDisplay(quiet) as display:
+    with (
+        reporting_errors(debug),
+        BuildDisplay(quiet) as display,
+        _console_logging(display.progress.console, quiet, debug),
+    ):
         results = build_tracks(_script_paths(paths), options, display)
     print_summary(results, time.perf_counter() - started)
 
