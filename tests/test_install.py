@@ -478,3 +478,61 @@ def test_profiles_of_installable_voices_render_anywhere(
         voice = resolve_voice(role, locale, project)
         assert voice.fallback  # the neural first choice is not installed here...
         assert voice.skipped[0][1]  # ...and the reason is given
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_after_installing_emma_the_narrator_speaks_british_english_without_fallback(
+    server: VoiceServer,
+    homes: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`voicetrack voices install emma`, then a build: en-GB is rendered by hibari emma and
+    no fallback is reported. The server hands out a real hibari model (the bundled voice's
+    file, under emma's name, with the registry describing it), so the build really speaks."""
+    import hibari.voices
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from pipeline.engines.hibari import _voice_file
+
+    body = _voice_file("heart").read_bytes()
+    entry = dict(hibari.voices.VOICES["emma"])
+    entry.update(bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
+    monkeypatch.setitem(hibari.voices.VOICES, "emma", entry)
+    server.files[f"/hibari/{entry['file']}"] = body
+
+    project = tmp_path / "project"
+    (project / "scripts_src").mkdir(parents=True)
+    (project / "scripts_src" / "hello.md").write_text(
+        "---\ntitle: Hello\n---\n\nWelcome, and thank you for joining this practice.\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(project)
+    runner = CliRunner()
+
+    before = runner.invoke(main, ["voices"], catch_exceptions=False)
+    assert "voicetrack voices install emma" in before.stdout
+
+    installed = runner.invoke(main, ["voices", "install", "emma"], catch_exceptions=False)
+    assert installed.exit_code == 0, installed.output
+    assert f"/hibari/{entry['file']}" in server.requests
+
+    built = runner.invoke(
+        main, ["build", "-q", "--locale", "en-GB", "--jobs", "1"], catch_exceptions=False
+    )
+    assert built.exit_code == 0, built.output
+    assert "fallback" not in built.stdout
+    manifest = json.loads(
+        (project / "out" / "hello" / "hello.en-GB.json").read_text(encoding="utf-8")
+    )
+    assert manifest["voice"] == {
+        "role": "narrator",
+        "engine": "hibari",
+        "model": "emma",
+        "fallback": False,
+    }
+    assert "voice_hint" not in manifest
+    assert manifest["duration"] > 2.0
