@@ -1,9 +1,10 @@
-"""Assemble stage: rendered speech segments + a locale plan -> one track and its timeline.
+"""Assemble stage: rendered speech segments + a locale plan -> a track and its timeline.
 
 Sentences from an engine are brought to the master rate, trimmed of the engine's own
 leading and trailing silence and faded at the edges (:func:`prepare_sentence`), joined with
 the script's sentence pause (:func:`join_sentences`), and finally laid out with the plan's
-silences (:func:`assemble`). Every position is an integer sample count accumulated from
+silences (:func:`assemble`) into a lazy :class:`~pipeline.model.TrackAudio` that
+makes silence only when read. Every position is an integer sample count accumulated from
 exact lengths, so a silence in the timeline is exactly the plan's length rounded to the
 sample, however long the track.
 """
@@ -28,6 +29,7 @@ from pipeline.model import (
     TimedItem,
     TimedSentence,
     Timeline,
+    TrackAudio,
 )
 
 log = logging.getLogger(__name__)
@@ -127,29 +129,30 @@ def join_sentences(
 
 def assemble(
     plan: LocalePlan, rendered: Mapping[str, RenderedSegment]
-) -> tuple[np.ndarray, Timeline]:
-    """Lay out a plan's speech and silences in order -> (float32 track, timeline).
+) -> tuple[TrackAudio, Timeline]:
+    """Lay out a plan's speech and silences in order -> (track, timeline).
 
-    Runs in time and memory linear in the track's length: item lengths are summed first,
-    then each segment is copied once into a single preallocated array.
+    The track is lazy (:class:`TrackAudio`): it holds the rendered segments at their
+    positions and makes the silences only when a stretch is read, so an hour-long track
+    costs no more memory than its speech. Runs in time linear in the number of items.
     """
     sample_rate = SAMPLE_RATE
-    lengths = [_item_length(item, rendered, sample_rate) for item in plan.items]
-    track = np.zeros(sum(lengths), dtype=np.float32)
-
     items: list[TimedItem] = []
     sentences: list[TimedSentence] = []
+    placed: list[tuple[int, np.ndarray]] = []
     position = 0
-    for item, length in zip(plan.items, lengths, strict=True):
+    for item in plan.items:
+        length = _item_length(item, rendered, sample_rate)
         start, end = position, position + length
         if isinstance(item, SpeechSegment):
             segment = rendered[item.id]
-            track[start:end] = segment.audio
+            placed.append((start, segment.audio))
             sentences.extend(_timed_sentences(item, segment, start))
         items.append(TimedItem(item=item, start=start, end=end))
         position = end
 
     chapters = _chapters(plan, items, position)
+    track = TrackAudio(position, sample_rate, placed)
     return track, Timeline(
         sample_rate=sample_rate,
         items=tuple(items),

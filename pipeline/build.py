@@ -238,18 +238,17 @@ def build_track(
     else:
         rendered, stats = render_segments(plan, engine, cache, sentence_done)
         filled = ()
-    samples, timeline = assemble(plan, rendered)
+    track, timeline = assemble(plan, rendered)
     out.mkdir(parents=True, exist_ok=True)
     tags = track_tags(script, job.locale, options.root)
     encoded = write_mastered_mp3(
-        samples,
+        track,
         SAMPLE_RATE,
         out / files["mp3"],
         tags,
         timeline.chapters,
         target_lufs=script.meta.loudness,
     )
-    del samples
     loudness = encoded.loudness
     write_vtt(timeline, out / files["vtt"])
     write_pdf(plan, measured_times(timeline), out / files["pdf"])
@@ -352,13 +351,13 @@ def write_recording_sheet(
         engine = engine_for(voice, root)
         cache = SentenceCache(cache_dir or root / "out" / ".cache" / "sentences")
         rendered, _ = render_segments(plan, engine, cache)
-        samples, timeline = assemble(plan, rendered)
+        track, timeline = assemble(plan, rendered)
         guide = folder / f"{stem}.guide.mp3"
         tags = replace(
             track_tags(plan.script, plan.locale, root), title=f"{plan.meta.title} (guide)"
         )
         write_mastered_mp3(
-            samples, SAMPLE_RATE, guide, tags, timeline.chapters, target_lufs=plan.meta.loudness
+            track, SAMPLE_RATE, guide, tags, timeline.chapters, target_lufs=plan.meta.loudness
         )
         written.append(guide)
         times = measured_times(timeline)

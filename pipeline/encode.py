@@ -1,10 +1,10 @@
 """Encode stage: a mastered track + its tags and chapters -> a tagged MP3 file.
 
 The samples are streamed to ffmpeg (libmp3lame, CBR, mono, 44.1 kHz) as raw float32, a block
-at a time, so an hour-long track needs no second copy in memory. ffmpeg writes no tag of
-its own; the ID3v2.3 tag (title, album, track, artist, language, comment, cover, chapters)
-is written with mutagen into the temporary file before it is renamed into place, so no
-reader ever sees an untagged or half-written file.
+at a time, straight from the master, so an hour-long track is never held whole in memory.
+ffmpeg writes no tag of its own; the ID3v2.3 tag (title, album, track, artist, language,
+comment, cover, chapters) is written with mutagen into the temporary file before it is
+renamed into place, so no reader ever sees an untagged or half-written file.
 
 :func:`encode_mp3` encodes a master as it is. :func:`write_mastered_mp3` masters too, and
 checks the loudness and true peak of the encoded file, mastering again when the encoder
@@ -26,7 +26,7 @@ import logging
 import math
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -52,8 +52,8 @@ from mutagen.id3 import (
 from pipeline.atomic import atomic_path
 from pipeline.errors import EncodeError
 from pipeline.ffmpeg import ffmpeg_exe
-from pipeline.master import MasterReport, master, measure_file
-from pipeline.model import SAMPLE_RATE, Chapter, Loudness, TrackTags
+from pipeline.master import BlockSink, MasterReport, as_track, master_blocks, measure_file
+from pipeline.model import SAMPLE_RATE, Chapter, Loudness, TrackAudio, TrackTags
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,13 @@ def encode_mp3(
     """
     samples = np.asarray(samples).reshape(-1)
     path = Path(path)
+
+    def feed(write: BlockSink) -> None:
+        for start in range(0, len(samples), CHUNK):
+            write(samples[start : start + CHUNK])
+
     with atomic_path(path) as temp:
-        _run_encoder(samples, sr, temp, bitrate)
+        _run_encoder(feed, sr, temp, bitrate)
         report = _finish(temp, path, tags, chapters, len(samples), sr)
     return report
 
@@ -141,7 +146,7 @@ class MasteredMp3:
 
 
 def write_mastered_mp3(
-    samples: np.ndarray,
+    samples: np.ndarray | TrackAudio,
     sr: int,
     path: Path | str,
     tags: TrackTags,
@@ -159,8 +164,11 @@ def write_mastered_mp3(
     audio. So the encoded file is measured (ffmpeg's ebur128), and when it misses, the
     track is mastered again with the target and ceiling corrected by what was measured,
     and encoded again. Tags are written last, then the file is renamed into place.
+
+    The master streams straight into the encoder and the encoded file is measured as it
+    is decoded, so an hour-long track never exists whole in memory, before or after.
     """
-    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    track = as_track(samples, sr)
     path = Path(path)
     low_bitrate = int(bitrate.rstrip("kK")) <= 128 if bitrate.rstrip("kK").isdigit() else False
     aim_lufs = target_lufs + (LAME_LEVEL_LOSS_DB if low_bitrate else 0.0)
@@ -169,9 +177,7 @@ def write_mastered_mp3(
     with atomic_path(path) as temp:
         while True:
             attempts += 1
-            mastered, master_report = master(samples, sr, aim_lufs, aim_peak)
-            _run_encoder(mastered, sr, temp, bitrate)
-            del mastered  # an hour of float32 is 600 MB
+            master_report = _encode_master(track, temp, bitrate, aim_lufs, aim_peak)
             loudness = measure_file(temp)
             loudness_error = target_lufs - loudness.integrated_lufs
             peak_excess = loudness.true_peak_dbtp - true_peak_limit
@@ -200,7 +206,7 @@ def write_mastered_mp3(
             aim_lufs += loudness_error
             if peak_excess > -PEAK_GUARD_DB:
                 aim_peak -= peak_excess + PEAK_GUARD_DB
-        report = _finish(temp, path, tags, chapters, len(samples), sr)
+        report = _finish(temp, path, tags, chapters, track.length, sr)
     return MasteredMp3(loudness, master_report, report, attempts)
 
 
@@ -371,7 +377,21 @@ def _parse_info_frame(frame: bytes) -> GaplessInfo | None:
     )
 
 
-def _run_encoder(samples: np.ndarray, sr: int, output: Path, bitrate: str) -> None:
+def _encode_master(
+    track: TrackAudio, output: Path, bitrate: str, target_lufs: float, true_peak_limit: float
+) -> MasterReport:
+    """Master ``track`` straight into the encoder, writing ``output``."""
+    reports: list[MasterReport] = []
+
+    def feed(write: BlockSink) -> None:
+        reports.append(master_blocks(track, write, target_lufs, true_peak_limit))
+
+    _run_encoder(feed, track.sample_rate, output, bitrate)
+    return reports[0]
+
+
+def _run_encoder(feed: Callable[[BlockSink], None], sr: int, output: Path, bitrate: str) -> None:
+    """Run the encoder, with ``feed`` writing the samples to its input a block at a time."""
     command = encoder_command(sr, output, bitrate)
     try:
         process = subprocess.Popen(
@@ -385,10 +405,13 @@ def _run_encoder(samples: np.ndarray, sr: int, output: Path, bitrate: str) -> No
     reader = threading.Thread(target=_drain, args=(process.stderr, stderr_chunks), daemon=True)
     reader.start()
     try:
+        stdin = process.stdin
+
+        def write(block: np.ndarray) -> None:
+            stdin.write(np.asarray(block).astype("<f4", copy=False).tobytes())
+
         try:
-            for start in range(0, len(samples), CHUNK):
-                block = samples[start : start + CHUNK].astype("<f4", copy=False)
-                process.stdin.write(block.tobytes())
+            feed(write)
             process.stdin.close()
         except BrokenPipeError:
             pass  # ffmpeg stopped early; its exit status and stderr say why

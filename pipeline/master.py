@@ -7,14 +7,17 @@ below the requested true-peak limit because MP3 encoding adds overshoot of its o
 takes a little loudness away, so gain and limiting are repeated until the result lands on
 the target.
 
-Everything runs block by block over the track (hour-long tracks are normal here) with
-numpy/scipy doing the per-sample work; only gain changes, so digital silence stays exactly
-zero.
+Everything streams block by block over a lazy :class:`~pipeline.model.TrackAudio`
+(hour-long tracks are normal here): the meters carry their filter and look-ahead state
+across blocks, each gain pass re-reads the track and measures the limited result as it goes
+by, and :func:`master_blocks` hands the final master to a sink (the encoder) a block at a
+time, so no copy of the whole track is ever made. numpy/scipy do the per-sample work; only
+gain changes, so digital silence stays exactly zero, and silent blocks cost next to nothing.
 
-:func:`measure_file` decodes an encoded file with ffmpeg and measures what came out, which
-is what the manifest reports: the loudness of the file a listener gets. (Decoding and
-measuring here is about twice as fast as ffmpeg's ``ebur128`` filter with true peak on, and
-agrees with it to the tenth of a unit it prints.)
+:func:`measure_file` decodes an encoded file with ffmpeg and measures what comes out as it
+streams in, which is what the manifest reports: the loudness of the file a listener gets.
+(Decoding and measuring here is about twice as fast as ffmpeg's ``ebur128`` filter with
+true peak on, and agrees with it to the tenth of a unit it prints.)
 """
 
 from __future__ import annotations
@@ -22,15 +25,20 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import firwin, sosfilt
 
-from pipeline.ffmpeg import run_ffmpeg
-from pipeline.model import Loudness
+from pipeline.errors import EncodeError
+from pipeline.ffmpeg import ffmpeg_exe, run_ffmpeg
+from pipeline.model import Loudness, TrackAudio
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,11 @@ BLOCK = 1 << 18
 #: whose sample peak is this far below the ceiling needs no oversampling.
 INTERSAMPLE_HEADROOM_DB = 6.0
 _HALF_WINDOW = 6  # input samples each side of the interpolator's centre
+_WINDOWS_AT_ONCE = 1 << 14  # oversampled together (a few MB of windows)
+
+#: Filter state smaller than this is rest: silence into it gives silence, to far below
+#: anything the gates could count.
+_SETTLED = 1e-15
 
 _ABSOLUTE_GATE_LUFS = -70.0
 _RELATIVE_GATE_LU = -10.0
@@ -75,29 +88,103 @@ class MasterReport:
     passes: int
 
 
+@dataclass(frozen=True)
+class MasterGain:
+    """The gain that brings a track to its target, found by :func:`find_master_gain`."""
+
+    input_lufs: float
+    output_lufs: float  # of the track with this gain applied and then limited
+    gain_db: float
+    ceiling_db: float
+    passes: int
+
+
+#: Receives the mastered track a block at a time, in order.
+BlockSink = Callable[[np.ndarray], None]
+
+
 def master(
-    samples: np.ndarray,
+    samples: np.ndarray | TrackAudio,
     sr: int,
     target_lufs: float = -16.0,
     true_peak_limit: float = -1.0,
 ) -> tuple[np.ndarray, MasterReport]:
     """Normalise ``samples`` to ``target_lufs`` with the true peak under ``true_peak_limit``
-    less :data:`MP3_MARGIN_DB`. Returns float32 samples and what was done."""
-    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-    ceiling_db = true_peak_limit - MP3_MARGIN_DB
-    input_lufs = integrated_loudness(samples, sr)
-    if not math.isfinite(input_lufs):
+    less :data:`MP3_MARGIN_DB`. Returns float32 samples and what was done.
+
+    The whole master is made in memory: for short tracks and tests. Long tracks go through
+    :func:`master_blocks`, which gives the same samples a block at a time.
+    """
+    track = as_track(samples, sr)
+    output = np.empty(track.length, dtype=np.float32)
+    position = 0
+
+    def keep(block: np.ndarray) -> None:
+        nonlocal position
+        output[position : position + len(block)] = block
+        position += len(block)
+
+    report = master_blocks(track, keep, target_lufs, true_peak_limit)
+    return output, report
+
+
+def master_blocks(
+    track: TrackAudio,
+    sink: BlockSink,
+    target_lufs: float = -16.0,
+    true_peak_limit: float = -1.0,
+) -> MasterReport:
+    """Master ``track`` as :func:`master` does, handing the result to ``sink`` a block at a
+    time, so no copy of the whole track is ever made. Returns what was done."""
+    gain = find_master_gain(track, target_lufs, true_peak_limit)
+    peak = TruePeakMeter()
+    if not math.isfinite(gain.input_lufs):
         log.warning("track is silent; mastering leaves it as it is")
-        peak = true_peak_dbtp(samples, sr)
-        return samples.copy(), MasterReport(input_lufs, input_lufs, 0.0, peak, 0.0, 0.0, 0)
+        for block in track.blocks(BLOCK):
+            peak.add(block)
+            sink(block)
+        return MasterReport(gain.input_lufs, gain.input_lufs, 0.0, peak.dbtp(), 0.0, 0.0, 0)
+    limiter = Limiter(track, gain.gain_db, gain.ceiling_db)
+    for block in limiter.blocks():
+        peak.add(block)
+        sink(block)
+    report = MasterReport(
+        input_lufs=gain.input_lufs,
+        output_lufs=gain.output_lufs,
+        gain_db=gain.gain_db,
+        true_peak_dbtp=peak.dbtp(),
+        max_reduction_db=limiter.reduction.max_db,
+        limited_seconds=limiter.reduction.samples / track.sample_rate,
+        passes=gain.passes,
+    )
+    log.debug("master: %s", report)
+    return report
+
+
+def find_master_gain(
+    track: TrackAudio, target_lufs: float = -16.0, true_peak_limit: float = -1.0
+) -> MasterGain:
+    """The gain that, followed by the limiter, lands ``track`` on ``target_lufs``.
+
+    Limiting takes a little loudness away, so each pass limits the whole track with a
+    candidate gain and measures the result as it streams by (nothing is kept), until the
+    loudness is within :data:`LOUDNESS_TOLERANCE_LU` of the target.
+    """
+    sr = track.sample_rate
+    ceiling_db = true_peak_limit - MP3_MARGIN_DB
+    input_lufs = integrated_loudness(track, sr)
+    if not math.isfinite(input_lufs):
+        return MasterGain(input_lufs, input_lufs, 0.0, ceiling_db, 0)
 
     gain_db = plain_gain_db = target_lufs - input_lufs
     previous: tuple[float, float] | None = None  # (gain, loudness) of the last pass
     passes = 0
     while True:
         passes += 1
-        output, reduction = limit(samples, sr, gain_db, ceiling_db)
-        output_lufs = integrated_loudness(output, sr)
+        meter = LoudnessMeter(sr)
+        for block in Limiter(track, gain_db, ceiling_db).blocks():
+            meter.add(block)
+        output_lufs = meter.integrated()
         error = target_lufs - output_lufs
         if abs(error) <= LOUDNESS_TOLERANCE_LU or passes == MAX_PASSES:
             break
@@ -112,7 +199,6 @@ def master(
             break  # at the makeup limit already
         previous = (gain_db, output_lufs)
         gain_db = next_gain_db
-        del output  # before the next pass allocates its own: one hour is 600 MB
     if abs(error) > 0.5:
         log.warning(
             "master ends %.2f LU off target %.1f LUFS: the track is too peaky to reach it "
@@ -121,17 +207,16 @@ def master(
             target_lufs,
             ceiling_db,
         )
-    report = MasterReport(
-        input_lufs=input_lufs,
-        output_lufs=output_lufs,
-        gain_db=gain_db,
-        true_peak_dbtp=true_peak_dbtp(output, sr),
-        max_reduction_db=reduction.max_db,
-        limited_seconds=reduction.samples / sr,
-        passes=passes,
-    )
-    log.debug("master: %s", report)
-    return output, report
+    return MasterGain(input_lufs, output_lufs, gain_db, ceiling_db, passes)
+
+
+def as_track(samples: np.ndarray | TrackAudio, sr: int) -> TrackAudio:
+    """``samples`` as a :class:`TrackAudio` (an array is wrapped, not copied)."""
+    if isinstance(samples, TrackAudio):
+        if samples.sample_rate != sr:
+            raise ValueError(f"track is at {samples.sample_rate} Hz, not {sr} Hz")
+        return samples
+    return TrackAudio.from_array(samples, sr)
 
 
 # --------------------------------------------------------------------------- loudness
@@ -165,57 +250,128 @@ def k_weighting(sr: int) -> np.ndarray:
     return np.array([shelf, highpass])
 
 
-def integrated_loudness(samples: np.ndarray, sr: int) -> float:
+class LoudnessMeter:
+    """Gated integrated loudness (BS.1770-4) of mono audio fed a block at a time.
+
+    The K-weighting filter's state is carried from block to block, and only the energy of
+    each 100 ms hop is kept (the 400 ms gating blocks overlap by 75 %, so each is four
+    hops): about 140 kB for an hour. Blocks may be any size; the result does not depend
+    on how the audio was cut.
+    """
+
+    def __init__(self, sr: int) -> None:
+        self.sample_rate = sr
+        self._sos = k_weighting(sr)
+        self._state = np.zeros((self._sos.shape[0], 2))
+        self._hop = round(0.1 * sr)
+        self._partial = np.zeros(0)  # weighted samples of a hop not yet complete
+        self._hops: list[np.ndarray] = []
+
+    def add(self, block: np.ndarray) -> None:
+        """Measure the next ``block`` of samples."""
+        if len(block) == 0:
+            return
+        if np.abs(self._state).max() < _SETTLED and not np.any(block):
+            # Silence into a filter at rest stays silence: no filtering needed.
+            self._state[:] = 0.0
+            weighted = np.zeros(len(block))
+        else:
+            piece = np.asarray(block, dtype=np.float64)
+            weighted, self._state = sosfilt(self._sos, piece, zi=self._state)
+        if len(self._partial):
+            weighted = np.concatenate((self._partial, weighted))
+        whole = len(weighted) - len(weighted) % self._hop
+        if whole:
+            self._hops.append(np.square(weighted[:whole]).reshape(-1, self._hop).sum(axis=1))
+        self._partial = weighted[whole:].copy()
+
+    def integrated(self) -> float:
+        """Integrated loudness in LUFS of everything added so far (-inf when all is gated);
+        a last hop shorter than 100 ms is left out."""
+        if not self._hops:
+            return -math.inf
+        hops = np.concatenate(self._hops)
+        if len(hops) < 4:
+            return -math.inf
+        blocks = (hops[:-3] + hops[1:-2] + hops[2:-1] + hops[3:]) / (4 * self._hop)
+        with np.errstate(divide="ignore"):
+            block_lufs = -0.691 + 10 * np.log10(blocks)
+        gated = blocks[block_lufs > _ABSOLUTE_GATE_LUFS]
+        if len(gated) == 0:
+            return -math.inf
+        relative_gate = -0.691 + 10 * math.log10(gated.mean()) + _RELATIVE_GATE_LU
+        gated = blocks[(block_lufs > _ABSOLUTE_GATE_LUFS) & (block_lufs > relative_gate)]
+        return float(-0.691 + 10 * math.log10(gated.mean()))
+
+
+def integrated_loudness(samples: np.ndarray | TrackAudio, sr: int) -> float:
     """Gated integrated loudness of mono ``samples`` in LUFS (-inf when all is gated)."""
-    sos = k_weighting(sr)
-    state = np.zeros((sos.shape[0], 2))
-    hop = round(0.1 * sr)  # blocks are 400 ms, overlapping by 75 %: built from 100 ms hops
-    chunk = hop * 600
-    usable = len(samples) - len(samples) % hop
-    energies = []
-    for start in range(0, usable, chunk):
-        piece = np.asarray(samples[start : min(start + chunk, usable)], dtype=np.float64)
-        weighted, state = sosfilt(sos, piece, zi=state)
-        energies.append(np.square(weighted).reshape(-1, hop).sum(axis=1))
-    if not energies:
-        return -math.inf
-    hops = np.concatenate(energies)
-    if len(hops) < 4:
-        return -math.inf
-    blocks = (hops[:-3] + hops[1:-2] + hops[2:-1] + hops[3:]) / (4 * hop)
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10 * np.log10(blocks)
-    gated = blocks[block_lufs > _ABSOLUTE_GATE_LUFS]
-    if len(gated) == 0:
-        return -math.inf
-    relative_gate = -0.691 + 10 * math.log10(gated.mean()) + _RELATIVE_GATE_LU
-    gated = blocks[(block_lufs > _ABSOLUTE_GATE_LUFS) & (block_lufs > relative_gate)]
-    return float(-0.691 + 10 * math.log10(gated.mean()))
+    meter = LoudnessMeter(sr)
+    for block in as_track(samples, sr).blocks(BLOCK):
+        meter.add(block)
+    return meter.integrated()
 
 
 # --------------------------------------------------------------------------- true peak
 
 
-def true_peak_dbtp(samples: np.ndarray, sr: int) -> float:
-    """Largest 4x-oversampled absolute value of ``samples`` in dBTP.
+class TruePeakMeter:
+    """Largest 4x-oversampled absolute value of mono audio fed a block at a time.
 
-    Blocks are examined loudest first, and the search stops once a block's sample peak is
-    too far below the best true peak found to beat it.
+    The interpolator looks :data:`_HALF_WINDOW` samples either side, so the last few
+    samples of each block wait for the next one (or for :meth:`dbtp`, which treats what
+    follows the end as silence). Only samples that could beat the peak found so far are
+    oversampled: a stretch whose sample peak lies :data:`INTERSAMPLE_HEADROOM_DB` below it
+    cannot.
     """
-    n = len(samples)
+
+    def __init__(self) -> None:
+        self._best = 0.0
+        self._history = np.zeros(_HALF_WINDOW, dtype=np.float32)  # already examined
+        self._pending = np.zeros(0, dtype=np.float32)  # waiting for what follows
+
+    def add(self, block: np.ndarray) -> None:
+        """Examine the next ``block`` of samples."""
+        if len(block) == 0:
+            return
+        data = np.concatenate((self._history, self._pending, np.asarray(block, np.float32)))
+        count = len(data) - 2 * _HALF_WINDOW - 1  # samples whose window is complete
+        if count <= 0:
+            self._pending = data[_HALF_WINDOW:]
+            return
+        self._best = _true_peak(data, count, self._best)
+        done = _HALF_WINDOW + count
+        self._history = data[done - _HALF_WINDOW : done]
+        self._pending = data[done:]
+
+    def dbtp(self) -> float:
+        """The true peak in dBTP of everything added so far, taking what follows as
+        silence (-inf for digital silence)."""
+        best = self._best
+        if len(self._pending):
+            tail = np.zeros(_HALF_WINDOW + 1, dtype=np.float32)
+            data = np.concatenate((self._history, self._pending, tail))
+            best = _true_peak(data, len(self._pending), best)
+        return 20 * math.log10(best) if best > 0 else -math.inf
+
+
+def _true_peak(data: np.ndarray, count: int, best: float) -> float:
+    """The larger of ``best`` and the true peak of ``count`` samples from
+    ``data[_HALF_WINDOW]`` on, ``data`` holding their whole windows."""
     headroom = 10 ** (INTERSAMPLE_HEADROOM_DB / 20)
-    sample_peaks = [
-        float(np.max(np.abs(samples[a : a + BLOCK]), initial=0.0)) for a in range(0, n, BLOCK)
-    ]
-    best = 0.0
-    for index in np.argsort(sample_peaks)[::-1]:
-        if sample_peaks[index] * headroom <= best:
-            break
-        a = index * BLOCK
-        floor = sample_peaks[index] / headroom
-        envelope = _peak_envelope(samples, a, min(a + BLOCK, n), floor=floor)
-        best = max(best, float(envelope.max(initial=0.0)))
-    return 20 * math.log10(best) if best > 0 else -math.inf
+    sample_peak = float(np.max(np.abs(data[_HALF_WINDOW : _HALF_WINDOW + count + 1])))
+    if sample_peak * headroom <= best:
+        return best
+    floor = max(sample_peak, best) / headroom
+    return max(best, float(_envelope(data, count, floor).max(initial=0.0)))
+
+
+def true_peak_dbtp(samples: np.ndarray | TrackAudio, sr: int) -> float:
+    """Largest 4x-oversampled absolute value of ``samples`` in dBTP."""
+    meter = TruePeakMeter()
+    for block in as_track(samples, sr).blocks(BLOCK):
+        meter.add(block)
+    return meter.dbtp()
 
 
 @functools.cache
@@ -241,34 +397,40 @@ def _interpolator() -> np.ndarray:
 
 
 def _peak_envelope(
-    samples: np.ndarray, start: int, end: int, gain: float = 1.0, floor: float = 0.0
+    track: TrackAudio, start: int, end: int, gain: float = 1.0, floor: float = 0.0
 ) -> np.ndarray:
-    """Per input sample in [start, end) (scaled by ``gain``): the largest absolute value
-    of the 4x oversampled signal from that sample to the next.
+    """Per sample of ``track`` in [start, end) (scaled by ``gain``): the largest absolute
+    value of the 4x oversampled signal from that sample to the next (see :func:`_envelope`).
+    """
+    padded = track.read(start - _HALF_WINDOW, end + _HALF_WINDOW + 1)  # zeros outside
+    if gain != 1.0:
+        padded *= np.float32(gain)
+    return _envelope(padded, end - start, floor)
+
+
+def _envelope(padded: np.ndarray, count: int, floor: float) -> np.ndarray:
+    """For ``count`` samples from ``padded[_HALF_WINDOW]`` on (``padded`` holding
+    :data:`_HALF_WINDOW` samples before them and one more than that after): the largest
+    absolute value of the 4x oversampled signal from each sample to the next.
 
     Oversampling is only done where the sample or the next one reaches ``floor``; elsewhere
     the sample's own magnitude is returned (a stretch that stays below the floor cannot
     have intersample peaks much above it).
     """
     half = _HALF_WINDOW
-    lo, hi = max(start - half, 0), min(end + half + 1, len(samples))
-    piece = np.asarray(samples[lo:hi], dtype=np.float32)
-    if gain != 1.0:
-        piece = piece * np.float32(gain)
-    # Outside the track is silence; padded[k] is the sample at start - half + k.
-    padded = np.pad(piece, (half - (start - lo), half + 1 - (hi - end)))
     magnitude = np.abs(padded)
-    count = end - start
     envelope = magnitude[half : half + count].copy()
     reaches = magnitude >= floor
     candidates = np.flatnonzero(reaches[half : half + count] | reaches[half + 1 : half + 1 + count])
-    if candidates.size:
-        windows = padded[candidates[:, None] + np.arange(2 * half + 1)]
-        phases = np.abs(windows @ _interpolator())
+    offsets = np.arange(2 * half + 1)
+    # A few thousand windows at a time: a whole block's would take tens of MB.
+    for first in range(0, candidates.size, _WINDOWS_AT_ONCE):
+        chosen = candidates[first : first + _WINDOWS_AT_ONCE]
+        phases = np.abs(padded[chosen[:, None] + offsets] @ _interpolator())
         interpolated = np.maximum(
             np.maximum(phases[:, 0], phases[:, 1]), np.maximum(phases[:, 2], phases[:, 3])
         )
-        envelope[candidates] = np.maximum(envelope[candidates], interpolated)
+        envelope[chosen] = np.maximum(envelope[chosen], interpolated)
     return envelope
 
 
@@ -282,67 +444,98 @@ class Reduction:
 
 
 def limit(
-    samples: np.ndarray, sr: int, gain_db: float, ceiling_db: float
+    samples: np.ndarray | TrackAudio, sr: int, gain_db: float, ceiling_db: float
 ) -> tuple[np.ndarray, Reduction]:
-    """Apply ``gain_db``, then keep the true peak at or below ``ceiling_db``.
+    """Apply ``gain_db``, then keep the true peak at or below ``ceiling_db`` (see
+    :class:`Limiter`); the whole output in one array."""
+    limiter = Limiter(as_track(samples, sr), gain_db, ceiling_db)
+    output = np.empty(limiter.track.length, dtype=np.float32)
+    position = 0
+    for block in limiter.blocks():
+        output[position : position + len(block)] = block
+        position += len(block)
+    return output, limiter.reduction
+
+
+class Limiter:
+    """Gain, then a look-ahead true-peak limiter, over a track, streamed block by block.
 
     Gain reduction ``r`` (dB) needed at each sample is held over the look-ahead window,
-    released with time constant :data:`RELEASE_S`, then averaged over the look-ahead window. The
-    average at a peak covers only held values that already include that peak, so the
-    reduction there is never less than needed, while its onset becomes a smooth ramp.
-    The same recurrences run block by block with their state carried across.
+    released with time constant :data:`RELEASE_S`, then averaged over the look-ahead
+    window. The average at a peak covers only held values that already include that peak,
+    so the reduction there is never less than needed, while its onset becomes a smooth ramp.
+    The recurrences run block by block with their state carried across; the track is read
+    a look-ahead past each block, so peaks just after a block pull its end down.
     """
-    n = len(samples)
-    gain = 10 ** (gain_db / 20)
-    ceiling = 10 ** (ceiling_db / 20)
-    lookahead = max(round(LOOKAHEAD_S * sr), 1)
-    decay = 1 / (RELEASE_S * sr)  # per sample, in the log of the reduction
-    headroom = 10 ** (INTERSAMPLE_HEADROOM_DB / 20)
-    quiet = ceiling / headroom / gain  # input level that cannot need limiting
 
-    output = np.empty(n, dtype=np.float32)
-    held_tail = np.zeros(lookahead - 1)  # the last look-ahead-1 released values
-    released = 0.0  # release state at the previous sample
-    max_db = 0.0
-    reduced = 0
-    for a in range(0, n, BLOCK):
-        b = min(a + BLOCK, n)
-        ahead = min(b + lookahead, n)  # peaks just after the block pull its end down
-        needed = None
-        if np.max(np.abs(samples[a:ahead]), initial=0.0) >= quiet:
-            envelope = _peak_envelope(samples, a, ahead, gain, floor=ceiling / headroom)
-            over = envelope > ceiling
-            if over.any():
-                needed = np.zeros(ahead - a)
-                needed[over] = 20 * np.log10(envelope[over] / ceiling)
-        if needed is None:
-            if released <= 0.0 and not held_tail.any():  # no reduction here nor pending
-                output[a:b] = samples[a:b] * np.float32(gain)
+    def __init__(self, track: TrackAudio, gain_db: float, ceiling_db: float) -> None:
+        self.track = track
+        self.gain_db = gain_db
+        self.ceiling_db = ceiling_db
+        self._max_db = 0.0
+        self._reduced = 0
+
+    @property
+    def reduction(self) -> Reduction:
+        """The reduction applied by the blocks produced so far."""
+        return Reduction(max_db=self._max_db, samples=self._reduced)
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """The limited track in consecutive float32 blocks of :data:`BLOCK` samples."""
+        track, sr, n = self.track, self.track.sample_rate, self.track.length
+        gain = 10 ** (self.gain_db / 20)
+        ceiling = 10 ** (self.ceiling_db / 20)
+        lookahead = max(round(LOOKAHEAD_S * sr), 1)
+        decay = 1 / (RELEASE_S * sr)  # per sample, in the log of the reduction
+        headroom = 10 ** (INTERSAMPLE_HEADROOM_DB / 20)
+        quiet = ceiling / headroom / gain  # input level that cannot need limiting
+
+        held_tail = np.zeros(lookahead - 1)  # the last look-ahead-1 released values
+        released = 0.0  # release state at the previous sample
+        for a in range(0, n, BLOCK):
+            b = min(a + BLOCK, n)
+            ahead = min(b + lookahead, n)
+            pending = released > 0.0 or held_tail.any()
+            if track.is_silent(a, ahead) and not pending:
+                yield np.zeros(b - a, dtype=np.float32)
                 continue
-            needed = np.zeros(ahead - a)
-        # Before the first sample, the ramp needs look-ahead-1 virtual samples of silence,
-        # so that a peak right at the start is reduced in full too.
-        virtual = lookahead - 1 if a == 0 else 0
-        if virtual:
-            needed = np.concatenate((np.zeros(virtual), needed))
-        # Forward hold: the largest reduction needed from here to a look-ahead later.
-        held = maximum_filter1d(needed, size=lookahead, origin=-(lookahead // 2), mode="constant")
-        released_block = _release(held[: virtual + b - a], released, decay)
-        if virtual:
-            held_tail, released_block = released_block[:virtual], released_block[virtual:]
-        released = float(released_block[-1])
-        # Trailing average over the look-ahead window: the attack ramp.
-        extended = np.concatenate((held_tail, released_block))
-        sums = np.cumsum(np.concatenate(([0.0], extended)))
-        smoothed = (sums[lookahead:] - sums[:-lookahead]) / lookahead
-        held_tail = extended[len(extended) - (lookahead - 1) :]
-        scale = np.full(b - a, gain, dtype=np.float32)
-        active = np.flatnonzero(smoothed > 0)
-        scale[active] = gain * 10 ** (-smoothed[active] / 20)
-        output[a:b] = samples[a:b] * scale
-        max_db = max(max_db, float(smoothed.max(initial=0.0)))
-        reduced += int(np.count_nonzero(smoothed > 0.1))
-    return output, Reduction(max_db=max_db, samples=reduced)
+            samples = track.read(a, ahead)
+            needed = None
+            if np.max(np.abs(samples), initial=0.0) >= quiet:
+                envelope = _peak_envelope(track, a, ahead, gain, floor=ceiling / headroom)
+                over = envelope > ceiling
+                if over.any():
+                    needed = np.zeros(ahead - a)
+                    needed[over] = 20 * np.log10(envelope[over] / ceiling)
+            if needed is None:
+                if not pending:  # no reduction here nor pending
+                    yield samples[: b - a] * np.float32(gain)
+                    continue
+                needed = np.zeros(ahead - a)
+            # Before the first sample, the ramp needs look-ahead-1 virtual samples of
+            # silence, so that a peak right at the start is reduced in full too.
+            virtual = lookahead - 1 if a == 0 else 0
+            if virtual:
+                needed = np.concatenate((np.zeros(virtual), needed))
+            # Forward hold: the largest reduction needed from here to a look-ahead later.
+            held = maximum_filter1d(
+                needed, size=lookahead, origin=-(lookahead // 2), mode="constant"
+            )
+            released_block = _release(held[: virtual + b - a], released, decay)
+            if virtual:
+                held_tail, released_block = released_block[:virtual], released_block[virtual:]
+            released = float(released_block[-1])
+            # Trailing average over the look-ahead window: the attack ramp.
+            extended = np.concatenate((held_tail, released_block))
+            sums = np.cumsum(np.concatenate(([0.0], extended)))
+            smoothed = (sums[lookahead:] - sums[:-lookahead]) / lookahead
+            held_tail = extended[len(extended) - (lookahead - 1) :]
+            scale = np.full(b - a, gain, dtype=np.float32)
+            active = np.flatnonzero(smoothed > 0)
+            scale[active] = gain * 10 ** (-smoothed[active] / 20)
+            self._max_db = max(self._max_db, float(smoothed.max(initial=0.0)))
+            self._reduced += int(np.count_nonzero(smoothed > 0.1))
+            yield samples[: b - a] * scale
 
 
 def _release(held: np.ndarray, previous: float, decay: float) -> np.ndarray:
@@ -372,16 +565,69 @@ def _decaying_max(values: np.ndarray, previous: float, step: float) -> np.ndarra
 
 def measure_file(path: Path | str, sr: int = 44100) -> Loudness:
     """Integrated loudness (BS.1770-4) and 4x-oversampled true peak of an audio file, as
-    decoded by ffmpeg at ``sr``."""
-    samples = decode_file(path, sr)
+    decoded by ffmpeg at ``sr``, measured as the decoded samples stream in."""
+    loudness = LoudnessMeter(sr)
+    peak = TruePeakMeter()
+    for block in decoded_blocks(path, sr):
+        loudness.add(block)
+        peak.add(block)
     return Loudness(
-        integrated_lufs=round(integrated_loudness(samples, sr), 2),
-        true_peak_dbtp=round(true_peak_dbtp(samples, sr), 2),
+        integrated_lufs=round(loudness.integrated(), 2),
+        true_peak_dbtp=round(peak.dbtp(), 2),
     )
 
 
 def decode_file(path: Path | str, sr: int = 44100) -> np.ndarray:
     """Mono float32 samples of an audio file, decoded by ffmpeg (gapless for our MP3s)."""
-    command = ["-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(sr)]
-    result = run_ffmpeg([*command, "-f", "f32le", "-"])
+    result = run_ffmpeg([*_decoder_args(path, sr), "-f", "f32le", "-"])
     return np.frombuffer(result.stdout, dtype=np.float32)
+
+
+def decoded_blocks(path: Path | str, sr: int = 44100) -> Iterator[np.ndarray]:
+    """Mono float32 samples of an audio file as ffmpeg decodes them, :data:`BLOCK` at a
+    time, so a long file is never held whole.
+
+    Raises :class:`EncodeError` with the command, exit status and stderr when ffmpeg fails.
+    """
+    command = [ffmpeg_exe(), "-hide_banner", *_decoder_args(path, sr), "-f", "f32le", "-"]
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise EncodeError(f"could not start ffmpeg: {exc}", command=command) from exc
+    assert process.stdout is not None and process.stderr is not None
+    # Read stderr alongside, so a chatty ffmpeg never stalls on a full pipe.
+    stderr_chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(process.stderr, stderr_chunks), daemon=True)
+    reader.start()
+    try:
+        carry = b""
+        while chunk := process.stdout.read(BLOCK * 4):
+            chunk = carry + chunk
+            usable = len(chunk) - len(chunk) % 4
+            carry = chunk[usable:]
+            if usable:
+                yield np.frombuffer(chunk[:usable], dtype="<f4").astype(np.float32)
+        returncode = process.wait()
+    finally:
+        if process.poll() is None:  # the consumer stopped early
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        reader.join()
+    if returncode != 0:
+        raise EncodeError(
+            "ffmpeg failed",
+            command=command,
+            returncode=returncode,
+            stderr=b"".join(stderr_chunks).decode("utf-8", "replace"),
+        )
+
+
+def _decoder_args(path: Path | str, sr: int) -> list[str]:
+    return ["-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(sr)]
+
+
+def _drain(stream: IO[bytes], into: list[bytes]) -> None:
+    for line in stream:
+        into.append(line)
+    stream.close()

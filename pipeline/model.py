@@ -3,7 +3,7 @@
 parse  text           -> Script
 plan   Script, locale -> LocalePlan
 synth  LocalePlan     -> RenderedSegment per speech segment
-assemble              -> Master (audio + Timeline)
+assemble              -> TrackAudio (speech laid out on silence) + Timeline
 
 Conversion to and from dicts, JSON and TOML happens at the edges, not here.
 Times in a plan are seconds (floats); times in a timeline are samples (ints) so that
@@ -12,6 +12,8 @@ silences are exact to the sample.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
@@ -275,6 +277,84 @@ class RenderedSegment:
     segment_id: str
     audio: np.ndarray
     sentence_spans: tuple[tuple[int, int], ...]
+
+
+class TrackAudio:
+    """A whole track as speech segments laid out on silence, read a stretch at a time.
+
+    An hour of float32 samples is 600 MB, almost all of it silence in a typical exercise;
+    this keeps only the segments (which exist anyway) and their start positions, and makes
+    any stretch on request: zeros, with the overlapping segments copied in. So a stage can
+    walk an hour-long track in blocks with memory for one block.
+    """
+
+    def __init__(
+        self, length: int, sample_rate: int, segments: Sequence[tuple[int, np.ndarray]] = ()
+    ) -> None:
+        placed = sorted(
+            (
+                (int(start), np.asarray(audio, dtype=np.float32).reshape(-1))
+                for start, audio in segments
+            ),
+            key=lambda pair: pair[0],
+        )
+        placed = [(start, audio) for start, audio in placed if len(audio)]
+        for (start, audio), (following, _) in zip(placed, placed[1:], strict=False):
+            if start + len(audio) > following:
+                raise ValueError(f"segments at samples {start} and {following} overlap")
+        if placed and (placed[0][0] < 0 or placed[-1][0] + len(placed[-1][1]) > length):
+            raise ValueError("a segment lies outside the track")
+        self.length = int(length)
+        self.sample_rate = int(sample_rate)
+        self._starts = [start for start, _ in placed]
+        self._segments = [audio for _, audio in placed]
+
+    @classmethod
+    def from_array(cls, samples: np.ndarray, sample_rate: int) -> TrackAudio:
+        """A track over existing samples (not copied)."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        return cls(len(samples), sample_rate, [(0, samples)])
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def seconds(self) -> float:
+        return self.length / self.sample_rate
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Float32 samples ``start`` to ``stop`` (a new array); zeros outside the track."""
+        out = np.zeros(max(stop - start, 0), dtype=np.float32)
+        first = max(bisect_right(self._starts, start) - 1, 0)
+        for index in range(first, len(self._starts)):
+            offset = self._starts[index]
+            if offset >= stop:
+                break
+            audio = self._segments[index]
+            lo, hi = max(start, offset), min(stop, offset + len(audio))
+            if lo < hi:
+                out[lo - start : hi - start] = audio[lo - offset : hi - offset]
+        return out
+
+    def is_silent(self, start: int, stop: int) -> bool:
+        """True when no segment overlaps ``start`` to ``stop``, so the stretch is certainly
+        all zeros (without reading it)."""
+        if stop <= start:
+            return True
+        index = bisect_right(self._starts, start) - 1
+        if index >= 0 and self._starts[index] + len(self._segments[index]) > start:
+            return False
+        following = index + 1
+        return following >= len(self._starts) or self._starts[following] >= stop
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        """The whole track in consecutive blocks of ``size`` samples (the last may be shorter)."""
+        for start in range(0, self.length, size):
+            yield self.read(start, min(start + size, self.length))
+
+    def to_array(self) -> np.ndarray:
+        """The whole track as one float32 array (for tests and short tracks)."""
+        return self.read(0, self.length)
 
 
 @dataclass(frozen=True)

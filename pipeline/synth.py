@@ -53,8 +53,10 @@ def render_segments(
     rendered: dict[str, RenderedSegment] = {}
     for segment in plan.speech:
         parts = []
+        keys = []
         for sentence in segment.sentences:
             key = sentence_key(engine.name, identity, speed, sentence.spoken)
+            keys.append(key)
             from_cache = True
             if key not in prepared:
                 audio = cache.get(key)
@@ -72,5 +74,10 @@ def render_segments(
             parts.append(prepared[key])
             if on_sentence is not None:
                 on_sentence(from_cache)
-        rendered[segment.id] = join_sentences(segment.id, parts, plan.meta.sentence_pause)
+        joined = join_sentences(segment.id, parts, plan.meta.sentence_pause)
+        rendered[segment.id] = joined
+        # Keep a repeated sentence as a view of the joined audio, not a second copy: for a
+        # long track the prepared sentences would otherwise double the memory for speech.
+        for key, (start, end) in zip(keys, joined.sentence_spans, strict=True):
+            prepared[key] = joined.audio[start:end]
     return rendered, SynthStats(synthesised, cached, engine_seconds)

@@ -162,10 +162,11 @@ def awkward_plan():
 def test_assemble_makes_every_silence_exact_to_the_sample():
     plan = awkward_plan()
     rendered = render_plan(plan, sentence_seconds=0.7)
-    track, timeline = assemble(plan, rendered)
+    lazy, timeline = assemble(plan, rendered)
+    track = lazy.to_array()
 
-    assert track.dtype == np.float32
-    assert len(track) == timeline.length == timeline.items[-1].end
+    assert track.dtype == np.float32 and lazy.sample_rate == SR
+    assert len(track) == lazy.length == timeline.length == timeline.items[-1].end
     position = 0
     for timed in timeline.items:
         assert timed.start == position  # no gaps, no overlaps, in plan order
@@ -178,6 +179,34 @@ def test_assemble_makes_every_silence_exact_to_the_sample():
                 track[timed.start : timed.end], rendered[timed.item.id].audio
             )
     assert [t.item for t in timeline.items] == list(plan.items)
+
+
+def test_any_stretch_of_the_track_reads_as_the_same_stretch_of_the_whole():
+    plan = awkward_plan()
+    track, timeline = assemble(plan, render_plan(plan, sentence_seconds=0.7))
+    whole = track.to_array()
+    rng = np.random.default_rng(1)
+    edges = [t.start for t in timeline.items]  # stretches that start or end on a boundary
+    starts = [*rng.integers(-SR, track.length, 40), *edges, *(e - 1 for e in edges)]
+    for start in starts:
+        for stop in (start + 1, start + 37, start + round(1.3 * SR), track.length + 5):
+            stretch = track.read(int(start), int(stop))
+            expected = np.zeros(max(stop - start, 0), dtype=np.float32)
+            lo, hi = max(start, 0), min(stop, track.length)
+            if lo < hi:
+                expected[lo - start : hi - start] = whole[lo:hi]
+            np.testing.assert_array_equal(stretch, expected)
+            if track.is_silent(int(start), int(stop)):
+                assert not stretch.any()
+    # The plan's silences are known to be silent without reading them.
+    for timed in timeline.items:
+        if isinstance(timed.item, Silence):
+            assert track.is_silent(timed.start, timed.end)
+        else:
+            assert not track.is_silent(timed.start, timed.end)
+    blocks = list(track.blocks(10_000))
+    assert all(len(b) == 10_000 for b in blocks[:-1]) and 0 < len(blocks[-1]) <= 10_000
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)
 
 
 def test_assemble_places_sentences_at_absolute_times():
@@ -261,12 +290,19 @@ def test_assembling_an_hour_stays_within_a_memory_budget_and_linear_time():
         tracemalloc.start()
         track, timeline = assemble(plan, rendered)
         _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
         assert timeline.length / SR == pytest.approx(minutes * 60 + 4, rel=0.01)
-        # The output itself (4 bytes a sample) plus bookkeeping: no second copy of the track.
-        assert peak <= track.nbytes + 16 * 2**20
-        if minutes == 60:
-            assert track.nbytes <= 700 * 2**20
+        # Bookkeeping only: the silences are never made and the speech is not copied,
+        # where a whole-track array would be 4 bytes a sample (635 MB for the hour).
+        assert peak <= 16 * 2**20
+        # Reading it through costs a block at a time, never the whole.
+        tracemalloc.reset_peak()
+        checksum = 0.0
+        for block in track.blocks(1 << 18):
+            checksum += float(np.abs(block).sum())
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak <= 3 * 4 * (1 << 18) + 2**20
+        assert checksum > 0
         del track, timeline
         runs = []
         for _ in range(2):  # the best of two, as the machine may be busy

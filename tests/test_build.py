@@ -119,18 +119,16 @@ def test_manifest_silences_follow_the_plan_and_cover_the_track(project: Path) ->
     data = manifest(project, "en-GB")
     segments = data["segments"]
     assert segments[0]["start"] == 0.0
-    for before, after in zip(segments, segments[1:]):
+    for before, after in zip(segments, segments[1:], strict=False):
         assert after["start"] == before["end"]
     assert segments[-1]["end"] == data["duration"]
     plan = plan_locale(load_script(project / "scripts_src/wind-down.md", project), "en-GB")
     planned = [(i.source, i.seconds) for i in plan.items if i.kind == "silence"]
     written = [
-        (s["source"], round(s["end"] - s["start"], 3))
-        for s in segments
-        if s["kind"] == "silence"
+        (s["source"], round(s["end"] - s["start"], 3)) for s in segments if s["kind"] == "silence"
     ]
     assert [source for source, _ in written] == [source for source, _ in planned]
-    for (_, want), (_, got) in zip(planned, written):
+    for (_, want), (_, got) in zip(planned, written, strict=True):
         assert got == pytest.approx(want, abs=0.0015)
 
 
@@ -153,7 +151,7 @@ def test_silences_survive_encoding_within_50_ms(project: Path) -> None:
         else:
             merged.append([start, end])
     assert len(measured) == len(merged)
-    for (got_start, got_end), (want_start, want_end) in zip(measured, merged):
+    for (got_start, got_end), (want_start, want_end) in zip(measured, merged, strict=True):
         assert got_start == pytest.approx(want_start, abs=0.05)
         assert got_end == pytest.approx(want_end, abs=0.05)
 
@@ -174,7 +172,7 @@ def test_loudness_and_tags_on_the_encoded_file(project: Path) -> None:
     titles = [str(c.sub_frames["TIT2"]) for c in chapters]
     assert titles == ["Evening Wind-Down", "Breathing", "Closing"]
     assert chapters[0].start_time == 0
-    for chapter, listed in zip(chapters, data["chapters"]):
+    for chapter, listed in zip(chapters, data["chapters"], strict=True):
         assert chapter.start_time == pytest.approx(listed["start"] * 1000, abs=1)
 
 
@@ -203,9 +201,7 @@ def test_editing_one_sentence_synthesises_only_that_sentence(project: Path) -> N
     run(project)
     FakeEngine.reset_calls()
     script = project / "scripts_src/wind-down.md"
-    script.write_text(
-        SCRIPT.replace("Notice the air.", "Notice the cool air."), encoding="utf-8"
-    )
+    script.write_text(SCRIPT.replace("Notice the air.", "Notice the cool air."), encoding="utf-8")
     results = run(project)
     assert FakeEngine.texts == ["Notice the cool air.", "Notice the cool air."]
     assert [(r.synthesised, r.up_to_date) for r in results] == [(1, False), (1, False)]
@@ -261,8 +257,19 @@ def test_failure_mid_encode_keeps_the_previous_outputs(
 
     real = pipeline.encode._run_encoder
 
-    def half_written(samples, sr, output, bitrate):
-        real(samples[: len(samples) // 2], sr, output, bitrate)
+    def half_written(feed, sr, output, bitrate):
+        def first_block_only(write):
+            sent = []
+
+            def write_once(block):
+                if not sent:
+                    write(block)
+                    sent.append(len(block))
+
+            feed(write_once)
+            assert sent  # something really was written
+
+        real(first_block_only, sr, output, bitrate)
         raise EncodeError("simulated encoder crash", ["ffmpeg", "-i", "-"], 1, "boom")
 
     monkeypatch.setattr(pipeline.encode, "_run_encoder", half_written)
