@@ -304,8 +304,8 @@ class TrackAudio:
                 raise ValueError(f"segments at samples {start} and {following} overlap")
         if placed and (placed[0][0] < 0 or placed[-1][0] + len(placed[-1][1]) > length):
             raise ValueError("a segment lies outside the track")
-        self.length = int(length)
-        self.sample_rate = int(sample_rate)
+        self._length = int(length)
+        self._sample_rate = int(sample_rate)
         self._starts = [start for start, _ in placed]
         self._segments = [audio for _, audio in placed]
 
@@ -315,8 +315,17 @@ class TrackAudio:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         return cls(len(samples), sample_rate, [(0, samples)])
 
+    @property
+    def length(self) -> int:
+        """Samples in the track."""
+        return self._length
+
+    @property
+    def sample_rate(self) -> int:
+        return self._sample_rate
+
     def __len__(self) -> int:
-        return self.length
+        return self._length
 
     @property
     def seconds(self) -> float:

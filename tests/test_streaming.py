@@ -63,6 +63,19 @@ def random_pieces(samples: np.ndarray, seed: int) -> list[np.ndarray]:
     return np.split(samples, cuts[cuts < len(samples)])
 
 
+# --------------------------------------------------------------------------- the track
+
+
+def test_a_track_refuses_segments_that_overlap_or_lie_outside_it():
+    one = np.ones(100, dtype=np.float32)
+    with pytest.raises(ValueError, match="overlap"):
+        TrackAudio(1000, SR, [(0, one), (99, one)])
+    with pytest.raises(ValueError, match="outside"):
+        TrackAudio(1000, SR, [(950, one)])
+    track = TrackAudio(1000, SR, [(900, one), (0, one)])  # any order, edge to edge is fine
+    assert track.read(895, 1005).sum() == 100 and not track.is_silent(999, 1000)
+
+
 # --------------------------------------------------------------------------- meters
 
 
@@ -91,6 +104,13 @@ def test_streaming_true_peak_equals_oversampling_the_whole_array():
     assert meter.dbtp() == pytest.approx(exhaustive, abs=1e-6)
     assert true_peak_dbtp(samples, SR) == pytest.approx(exhaustive, abs=1e-6)
     assert exhaustive > 20 * math.log10(np.max(np.abs(samples)))  # between samples
+    # Cut right at the peak, where a block's edge leaves the interpolator short of context.
+    at = int(np.argmax(master_module._envelope(padded, len(samples), 0.0)))
+    for offset in range(-8, 9):
+        meter = TruePeakMeter()
+        for piece in np.split(samples, [at + offset, at + offset + 3]):
+            meter.add(piece)
+        assert meter.dbtp() == pytest.approx(exhaustive, abs=1e-6), offset
 
 
 def test_a_peak_in_the_last_samples_is_found():
