@@ -1,2 +1,3 @@
 from pipeline.cli import main
+
 main()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
@@ -101,7 +101,7 @@ class Pause:
     col: int
 
 
-Inline = Union[Text, Emphasis, Say, Variant, Pause]
+Inline = Text | Emphasis | Say | Variant | Pause
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class Silence:
     kind: Literal["silence"] = "silence"
 
 
-PlanItem = Union[SpeechSegment, Silence]
+PlanItem = SpeechSegment | Silence
 
 
 @dataclass(frozen=True)
