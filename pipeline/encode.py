@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import queue
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 
 #: Samples sent to ffmpeg per write (10 s); keeps the pipe busy without a copy of the track.
 CHUNK = 441_000
+#: Blocks of the master that may wait for the encoder (each about 1 MB).
+WRITE_AHEAD = 4
 #: ISO 639-2 codes for the ID3 TLAN frame, by the language subtag of a BCP 47 locale.
 ISO_639_2 = {
     "en": "eng",
@@ -404,15 +407,29 @@ def _run_encoder(feed: Callable[[BlockSink], None], sr: int, output: Path, bitra
     stderr_chunks: list[bytes] = []
     reader = threading.Thread(target=_drain, args=(process.stderr, stderr_chunks), daemon=True)
     reader.start()
+    # Blocks are written from a thread of its own, a few ahead, so the encoder works on
+    # one block while the next is being mastered (with a bare pipe they take turns).
+    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=WRITE_AHEAD)
+    failed: list[BaseException] = []
+    writer = threading.Thread(
+        target=_write_behind, args=(process.stdin, pending, failed), daemon=True
+    )
+    writer.start()
     try:
-        stdin = process.stdin
-
-        def write(block: np.ndarray) -> None:
-            stdin.write(np.asarray(block).astype("<f4", copy=False).tobytes())
-
         try:
-            feed(write)
-            process.stdin.close()
+
+            def write(block: np.ndarray) -> None:
+                if failed:
+                    raise failed[0]
+                pending.put(np.asarray(block).astype("<f4", copy=False).tobytes())
+
+            try:
+                feed(write)
+            finally:
+                pending.put(None)
+                writer.join()
+            if failed:
+                raise failed[0]
         except BrokenPipeError:
             pass  # ffmpeg stopped early; its exit status and stderr say why
         returncode = process.wait()
@@ -430,6 +447,26 @@ def _run_encoder(feed: Callable[[BlockSink], None], sr: int, output: Path, bitra
             returncode=returncode,
             stderr=b"".join(stderr_chunks).decode("utf-8", "replace"),
         )
+
+
+def _write_behind(
+    stream: IO[bytes], pending: queue.Queue[bytes | None], failed: list[BaseException]
+) -> None:
+    """Write what arrives on ``pending`` to ``stream`` until None, then close it.
+
+    A failed write (BrokenPipeError when ffmpeg has stopped) is put in ``failed`` for the
+    feeding thread to raise, and the rest is taken and dropped, so the feeder is never
+    left waiting on a full queue.
+    """
+    while (data := pending.get()) is not None:
+        if failed:
+            continue
+        try:
+            stream.write(data)
+        except BaseException as exc:  # raised again in the feeding thread
+            failed.append(exc)
+    with contextlib.suppress(OSError):
+        stream.close()
 
 
 def _drain(stream: IO[bytes], into: list[bytes]) -> None:

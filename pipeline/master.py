@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import queue
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -63,6 +64,8 @@ _NEGLIGIBLE_DB = 0.01
 MAX_MAKEUP_DB = 6.0
 #: Samples processed at a time (about 6 s at 44.1 kHz).
 BLOCK = 1 << 18
+#: Decoded blocks that may wait to be measured (each about 1 MB).
+READ_AHEAD = 4
 #: Intersample peaks of real audio stay well within this of the sample peak, so a stretch
 #: whose sample peak is this far below the ceiling needs no oversampling.
 INTERSAMPLE_HEADROOM_DB = 6.0
@@ -272,18 +275,29 @@ class LoudnessMeter:
         if len(block) == 0:
             return
         if np.abs(self._state).max() < _SETTLED and not np.any(block):
-            # Silence into a filter at rest stays silence: no filtering needed.
+            # Silence into a filter at rest stays silence: nothing to filter or square.
             self._state[:] = 0.0
-            weighted = np.zeros(len(block))
-        else:
-            piece = np.asarray(block, dtype=np.float64)
-            weighted, self._state = sosfilt(self._sos, piece, zi=self._state)
+            self._add_silence(len(block))
+            return
+        piece = np.asarray(block, dtype=np.float64)
+        weighted, self._state = sosfilt(self._sos, piece, zi=self._state)
         if len(self._partial):
             weighted = np.concatenate((self._partial, weighted))
         whole = len(weighted) - len(weighted) % self._hop
         if whole:
             self._hops.append(np.square(weighted[:whole]).reshape(-1, self._hop).sum(axis=1))
         self._partial = weighted[whole:].copy()
+
+    def _add_silence(self, count: int) -> None:
+        total = len(self._partial) + count
+        whole = total - total % self._hop
+        if not whole:
+            self._partial = np.concatenate((self._partial, np.zeros(count)))
+            return
+        hops = np.zeros(whole // self._hop)
+        hops[0] = np.square(self._partial).sum()  # the hop that was under way
+        self._hops.append(hops)
+        self._partial = np.zeros(total - whole)
 
     def integrated(self) -> float:
         """Integrated loudness in LUFS of everything added so far (-inf when all is gated);
@@ -422,14 +436,20 @@ def _envelope(padded: np.ndarray, count: int, floor: float) -> np.ndarray:
     envelope = magnitude[half : half + count].copy()
     reaches = magnitude >= floor
     candidates = np.flatnonzero(reaches[half : half + count] | reaches[half + 1 : half + 1 + count])
-    offsets = np.arange(2 * half + 1)
-    # A few thousand windows at a time: a whole block's would take tens of MB.
+    taps = _interpolator()
+    # A few thousand samples at a time keeps the temporaries small. The filter is summed
+    # tap by tap rather than as a matrix product: a threaded BLAS spins against the
+    # encoder running alongside and takes several times as long.
     for first in range(0, candidates.size, _WINDOWS_AT_ONCE):
         chosen = candidates[first : first + _WINDOWS_AT_ONCE]
-        phases = np.abs(padded[chosen[:, None] + offsets] @ _interpolator())
-        interpolated = np.maximum(
-            np.maximum(phases[:, 0], phases[:, 1]), np.maximum(phases[:, 2], phases[:, 3])
-        )
+        window = [padded[chosen + k] for k in range(2 * half + 1)]
+        interpolated = np.zeros(len(chosen), dtype=np.float32)
+        for phase in range(OVERSAMPLING):
+            value = window[0] * taps[0, phase]
+            for k in range(1, 2 * half + 1):
+                if taps[k, phase]:  # the shorter phases have a zero tap
+                    value += window[k] * taps[k, phase]
+            interpolated = np.maximum(interpolated, np.abs(value))
         envelope[chosen] = np.maximum(envelope[chosen], interpolated)
     return envelope
 
@@ -595,13 +615,18 @@ def decoded_blocks(path: Path | str, sr: int = 44100) -> Iterator[np.ndarray]:
     except OSError as exc:
         raise EncodeError(f"could not start ffmpeg: {exc}", command=command) from exc
     assert process.stdout is not None and process.stderr is not None
-    # Read stderr alongside, so a chatty ffmpeg never stalls on a full pipe.
+    # Read stderr alongside, so a chatty ffmpeg never stalls on a full pipe, and stdout a
+    # few blocks ahead, so ffmpeg decodes while the last block is measured.
     stderr_chunks: list[bytes] = []
     reader = threading.Thread(target=_drain, args=(process.stderr, stderr_chunks), daemon=True)
     reader.start()
+    ready: queue.Queue[bytes | None] = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+    decoder = threading.Thread(target=_read_ahead, args=(process.stdout, ready, stop), daemon=True)
+    decoder.start()
     try:
         carry = b""
-        while chunk := process.stdout.read(BLOCK * 4):
+        while (chunk := ready.get()) is not None:
             chunk = carry + chunk
             usable = len(chunk) - len(chunk) % 4
             carry = chunk[usable:]
@@ -609,9 +634,11 @@ def decoded_blocks(path: Path | str, sr: int = 44100) -> Iterator[np.ndarray]:
                 yield np.frombuffer(chunk[:usable], dtype="<f4").astype(np.float32)
         returncode = process.wait()
     finally:
+        stop.set()
         if process.poll() is None:  # the consumer stopped early
             process.kill()
             process.wait()
+        decoder.join()
         process.stdout.close()
         reader.join()
     if returncode != 0:
@@ -625,6 +652,28 @@ def decoded_blocks(path: Path | str, sr: int = 44100) -> Iterator[np.ndarray]:
 
 def _decoder_args(path: Path | str, sr: int) -> list[str]:
     return ["-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(sr)]
+
+
+def _read_ahead(stream: IO[bytes], ready: queue.Queue[bytes | None], stop: threading.Event) -> None:
+    """Put what ``stream`` gives on ``ready`` a block at a time, then None, unless told to
+    stop (the queue being full then must not hold this thread forever)."""
+
+    def put(item: bytes | None) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        while chunk := stream.read(BLOCK * 4):
+            if not put(chunk):
+                return
+    except (OSError, ValueError):
+        pass  # the stream was closed under us: the process is being stopped
+    put(None)
 
 
 def _drain(stream: IO[bytes], into: list[bytes]) -> None:
