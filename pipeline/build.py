@@ -140,18 +140,16 @@ def _build_parallel(
 ) -> list[TrackResult]:
     import multiprocessing
 
-    manager = multiprocessing.Manager()
-    queue = manager.Queue()
-    with ProcessPoolExecutor(max_workers=options.jobs) as pool:
-        futures = [pool.submit(_build_track_queued, job, options, queue) for job in jobs]
-        pending = set(futures)
-        while pending:
-            _drain(queue, progress, timeout=0.1)
-            pending = {f for f in pending if not f.done()}
-        _drain(queue, progress, timeout=0)
-        results = [f.result() for f in futures]
-    manager.shutdown()
-    return results
+    with multiprocessing.Manager() as manager:
+        queue = manager.Queue()
+        with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+            futures = [pool.submit(_build_track_queued, job, options, queue) for job in jobs]
+            pending = set(futures)
+            while pending:
+                _drain(queue, progress, timeout=0.1)
+                pending = {f for f in pending if not f.done()}
+            _drain(queue, progress, timeout=0)
+            return [f.result() for f in futures]
 
 
 def _drain(queue, progress: Progress | None, timeout: float) -> None:
