@@ -22,6 +22,7 @@ from scipy import signal
 
 from pipeline.engines.base import load_engine
 from pipeline.model import (
+    Audio,
     FrontMatter,
     LocalePlan,
     Say,
@@ -131,7 +132,8 @@ def spoken(voice: str, text: str) -> tuple[np.ndarray, int]:
     """``text`` read by ``voice``, trimmed to its sound, at 48 kHz like a field recorder:
     made once per test session."""
     engine = _engine(voice)
-    audio = engine.synthesize(text)
+    piper = VOICES[voice].engine == "piper"
+    audio = _repeatable(engine, text) if piper else engine.synthesize(text)
     x = signal.resample_poly(
         audio.samples.astype(np.float64), 48000 // 150, audio.sample_rate // 150
     )
@@ -139,6 +141,17 @@ def spoken(voice: str, text: str) -> tuple[np.ndarray, int]:
     # Engines pad sentences with silence of their own; a reader's timing is laid out here.
     loud = np.flatnonzero(np.abs(x) > 1e-3)
     return x[max(loud[0] - 480, 0) : loud[-1] + 480], 48000
+
+
+def _repeatable(engine, text: str) -> Audio:
+    """Piper draws fresh noise on every call; without it a reading is the same in every test
+    run, so a measured tolerance means the same thing each time."""
+    from piper import SynthesisConfig
+
+    voice = engine._load()
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False)
+    samples = np.concatenate([c.audio_float_array for c in voice.synthesize(text, config)])
+    return Audio(samples.astype(np.float32), engine.sample_rate)
 
 
 @functools.cache
