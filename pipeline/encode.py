@@ -52,7 +52,7 @@ from mutagen.id3 import (
 
 from pipeline.atomic import atomic_path
 from pipeline.errors import EncodeError
-from pipeline.ffmpeg import ffmpeg_exe
+from pipeline.ffmpeg import collect_stream, ffmpeg_exe
 from pipeline.master import BlockSink, MasterReport, as_track, master_blocks, measure_file
 from pipeline.model import SAMPLE_RATE, Chapter, Loudness, TrackAudio, TrackTags
 
@@ -405,7 +405,9 @@ def _run_encoder(feed: Callable[[BlockSink], None], sr: int, output: Path, bitra
     assert process.stdin is not None and process.stderr is not None
     # ffmpeg's messages are read as they come, so a full stderr pipe never stalls it.
     stderr_chunks: list[bytes] = []
-    reader = threading.Thread(target=_drain, args=(process.stderr, stderr_chunks), daemon=True)
+    reader = threading.Thread(
+        target=collect_stream, args=(process.stderr, stderr_chunks), daemon=True
+    )
     reader.start()
     # Blocks are written from a thread of its own, a few ahead, so the encoder works on
     # one block while the next is being mastered (with a bare pipe they take turns).
@@ -467,9 +469,3 @@ def _write_behind(
             failed.append(exc)
     with contextlib.suppress(OSError):
         stream.close()
-
-
-def _drain(stream: IO[bytes], into: list[bytes]) -> None:
-    for line in stream:
-        into.append(line)
-    stream.close()

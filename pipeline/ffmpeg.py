@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from pipeline.errors import EncodeError
 
@@ -75,3 +75,11 @@ def run_ffmpeg(
             stderr=result.stderr.decode("utf-8", "replace"),
         )
     return result
+
+
+def collect_stream(stream: IO[bytes], into: list[bytes]) -> None:
+    """Read ``stream`` to its end into ``into`` (run in a thread beside a running ffmpeg,
+    so a full stderr pipe never stalls it), then close it."""
+    for line in stream:
+        into.append(line)
+    stream.close()

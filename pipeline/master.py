@@ -38,7 +38,7 @@ from scipy.ndimage import maximum_filter1d
 from scipy.signal import firwin, sosfilt
 
 from pipeline.errors import EncodeError
-from pipeline.ffmpeg import ffmpeg_exe, run_ffmpeg
+from pipeline.ffmpeg import collect_stream, ffmpeg_exe, run_ffmpeg
 from pipeline.model import Loudness, TrackAudio
 
 log = logging.getLogger(__name__)
@@ -618,7 +618,9 @@ def decoded_blocks(path: Path | str, sr: int = 44100) -> Iterator[np.ndarray]:
     # Read stderr alongside, so a chatty ffmpeg never stalls on a full pipe, and stdout a
     # few blocks ahead, so ffmpeg decodes while the last block is measured.
     stderr_chunks: list[bytes] = []
-    reader = threading.Thread(target=_drain, args=(process.stderr, stderr_chunks), daemon=True)
+    reader = threading.Thread(
+        target=collect_stream, args=(process.stderr, stderr_chunks), daemon=True
+    )
     reader.start()
     ready: queue.Queue[bytes | None] = queue.Queue(maxsize=READ_AHEAD)
     stop = threading.Event()
@@ -674,9 +676,3 @@ def _read_ahead(stream: IO[bytes], ready: queue.Queue[bytes | None], stop: threa
     except (OSError, ValueError):
         pass  # the stream was closed under us: the process is being stopped
     put(None)
-
-
-def _drain(stream: IO[bytes], into: list[bytes]) -> None:
-    for line in stream:
-        into.append(line)
-    stream.close()

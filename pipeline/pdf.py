@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -31,6 +30,7 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.prefs import ViewerPreferences
 
+from pipeline.atomic import write_bytes_atomic
 from pipeline.model import (
     Emphasis,
     Inline,
@@ -127,24 +127,7 @@ def write_pdf(
     ``path`` under a temporary name and renamed into place.
     """
     data = render_pdf(plan, times, segment_ids=segment_ids, show_spoken=show_spoken)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp creates the file private; a published script gets a normal file's mode.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask portably means setting it and putting it back
-    os.umask(mask)
-    return mask
+    write_bytes_atomic(path, data)
 
 
 def render_pdf(
