@@ -31,6 +31,7 @@ from pipeline.model import (
     Timeline,
     TrackAudio,
 )
+from pipeline.spool import Spooled
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def assemble(
     sample_rate = SAMPLE_RATE
     items: list[TimedItem] = []
     sentences: list[TimedSentence] = []
-    placed: list[tuple[int, np.ndarray]] = []
+    placed: list[tuple[int, np.ndarray | Spooled]] = []
     position = 0
     for item in plan.items:
         length = _item_length(item, rendered, sample_rate)

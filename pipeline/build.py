@@ -42,6 +42,7 @@ from pipeline.parse import load_script
 from pipeline.pdf import write_pdf
 from pipeline.plan import plan_locale
 from pipeline.publish import write_manifest, write_vtt
+from pipeline.spool import Spool
 from pipeline.synth import SynthStats, render_segments, sentence_count
 from pipeline.voices import resolve_voice
 
@@ -228,25 +229,29 @@ def build_track(
         if progress:
             progress(job.label, "cached" if from_cache else "sentence", 1)
 
-    if isinstance(engine, TakesEngine):
-        rendered, stats, filled = _render_takes(plan, voice, engine, fill, cache, sentence_done)
-        if progress:
-            spoken_by_takes = sum(len(s.sentences) for s in plan.speech if s.id not in filled)
-            progress(job.label, "cached", spoken_by_takes)
-    else:
-        rendered, stats = render_segments(plan, engine, cache, sentence_done)
-        filled = ()
-    track, timeline = assemble(plan, rendered)
-    out.mkdir(parents=True, exist_ok=True)
-    tags = track_tags(script, job.locale, options.root)
-    encoded = write_mastered_mp3(
-        track,
-        SAMPLE_RATE,
-        out / files["mp3"],
-        tags,
-        timeline.chapters,
-        target_lufs=script.meta.loudness,
-    )
+    # Rendered speech waits on disk until mastering reads it, a block at a time.
+    with Spool(_spool_dir(options)) as spool:
+        if isinstance(engine, TakesEngine):
+            rendered, stats, filled = _render_takes(
+                plan, voice, engine, fill, cache, sentence_done, spool
+            )
+            if progress:
+                spoken_by_takes = sum(len(s.sentences) for s in plan.speech if s.id not in filled)
+                progress(job.label, "cached", spoken_by_takes)
+        else:
+            rendered, stats = render_segments(plan, engine, cache, sentence_done, spool)
+            filled = ()
+        track, timeline = assemble(plan, rendered)
+        out.mkdir(parents=True, exist_ok=True)
+        tags = track_tags(script, job.locale, options.root)
+        encoded = write_mastered_mp3(
+            track,
+            SAMPLE_RATE,
+            out / files["mp3"],
+            tags,
+            timeline.chapters,
+            target_lufs=script.meta.loudness,
+        )
     loudness = encoded.loudness
     write_vtt(timeline, out / files["vtt"])
     write_pdf(plan, measured_times(timeline), out / files["pdf"])
@@ -286,6 +291,13 @@ def build_track(
     )
 
 
+def _spool_dir(options: BuildOptions) -> Path:
+    """Where rendered speech is spooled: beside the outputs, on the disk that holds them
+    (the system's temporary folder may be memory-backed)."""
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    return options.out_dir
+
+
 def _render_takes(
     plan: LocalePlan,
     voice: ResolvedVoice,
@@ -293,9 +305,10 @@ def _render_takes(
     fill: tuple[ResolvedVoice, Engine] | None,
     cache: SentenceCache,
     sentence_done: Callable[[bool], None],
+    spool: Spool,
 ) -> tuple[dict[str, RenderedSegment], SynthStats, tuple[str, ...]]:
     """Segments from a person's takes; missing or stale ones spoken by the fill voice."""
-    takes = engine.render_plan(plan, voice.role, allow_missing=fill is not None)
+    takes = engine.render_plan(plan, voice.role, allow_missing=fill is not None, spool=spool)
     for warning in takes.warnings:
         log.warning("%s", warning)
     rendered = dict(takes.segments)
@@ -303,7 +316,9 @@ def _render_takes(
     if takes.unrendered and fill is not None:
         wanted = set(takes.unrendered)
         items = tuple(i for i in plan.items if not isinstance(i, SpeechSegment) or i.id in wanted)
-        more, stats = render_segments(replace(plan, items=items), fill[1], cache, sentence_done)
+        more, stats = render_segments(
+            replace(plan, items=items), fill[1], cache, sentence_done, spool
+        )
         rendered.update(more)
     return rendered, stats, takes.unrendered
 

@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from pipeline.spool import Spooled
+
 DEFAULT_LOCALES = ("en-GB", "en-US")
 SAMPLE_RATE = 44100
 
@@ -272,10 +274,11 @@ class Audio:
 @dataclass(frozen=True, eq=False)
 class RenderedSegment:
     """A speech segment's audio at the master sample rate, sentences already joined with the
-    sentence pause. ``sentence_spans`` are (start, end) sample offsets within ``audio``."""
+    sentence pause. ``sentence_spans`` are (start, end) sample offsets within ``audio``.
+    ``audio`` is in memory, or on disk in a build's :class:`~pipeline.spool.Spool`."""
 
     segment_id: str
-    audio: np.ndarray
+    audio: np.ndarray | Spooled
     sentence_spans: tuple[tuple[int, int], ...]
 
 
@@ -285,17 +288,19 @@ class TrackAudio:
     An hour of float32 samples is 600 MB, almost all of it silence in a typical exercise;
     this keeps only the segments (which exist anyway) and their start positions, and makes
     any stretch on request: zeros, with the overlapping segments copied in. So a stage can
-    walk an hour-long track in blocks with memory for one block.
+    walk an hour-long track in blocks with memory for one block. Segments may be in memory
+    or spooled to disk (:mod:`pipeline.spool`); a build spools them, so that not even the
+    speech needs to fit in memory.
     """
 
     def __init__(
-        self, length: int, sample_rate: int, segments: Sequence[tuple[int, np.ndarray]] = ()
+        self,
+        length: int,
+        sample_rate: int,
+        segments: Sequence[tuple[int, np.ndarray | Spooled]] = (),
     ) -> None:
         placed = sorted(
-            (
-                (int(start), np.asarray(audio, dtype=np.float32).reshape(-1))
-                for start, audio in segments
-            ),
+            ((int(start), _one_dimensional(audio)) for start, audio in segments),
             key=lambda pair: pair[0],
         )
         placed = [(start, audio) for start, audio in placed if len(audio)]
@@ -364,6 +369,13 @@ class TrackAudio:
     def to_array(self) -> np.ndarray:
         """The whole track as one float32 array (for tests and short tracks)."""
         return self.read(0, self.length)
+
+
+def _one_dimensional(audio: np.ndarray | Spooled) -> np.ndarray | Spooled:
+    """Segment audio as 1-D float32; spooled audio stays on disk (it is 1-D float32)."""
+    if isinstance(audio, Spooled):
+        return audio
+    return np.asarray(audio, dtype=np.float32).reshape(-1)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import numpy as np
 from pipeline.engines.base import Engine
 from pipeline.errors import SynthesisError, VoiceUnavailable
 from pipeline.model import SAMPLE_RATE, Audio, LocalePlan, RenderedSegment, Sentence, VoiceSpec
+from pipeline.spool import Spool
 from pipeline.takes.clean import CLEAN_FORMAT, CleanOptions, CleanTake, clean_take
 from pipeline.takes.store import (
     TAKE_SUFFIXES,
@@ -113,6 +114,7 @@ class TakesEngine(Engine):
         *,
         allow_missing: bool = False,
         options: CleanOptions | None = None,
+        spool: Spool | None = None,
     ) -> TakesRender:
         """Render ``plan``'s segments from the takes of ``role`` (see :func:`render_takes`)."""
         return render_takes(
@@ -121,6 +123,7 @@ class TakesEngine(Engine):
             gain_db=self.spec.gain_db,
             allow_missing=allow_missing,
             options=options,
+            spool=spool,
         )
 
 
@@ -168,9 +171,11 @@ def render_takes(
     use_stale: bool = False,
     options: CleanOptions | None = None,
     sample_rate: int = SAMPLE_RATE,
+    spool: Spool | None = None,
 ) -> TakesRender:
     """Clean and render the take of every speech segment of ``plan`` found in ``takes_dir``
-    (the voice's folder, holding ``<slug>/``).
+    (the voice's folder, holding ``<slug>/``); with a ``spool``, each cleaned take is kept
+    on disk rather than in memory.
 
     A stale take (recorded for text that has since changed) is not played unless
     ``use_stale``. When a segment has no usable take, :class:`TakesIncomplete` is raised
@@ -198,7 +203,8 @@ def render_takes(
         warnings.extend(take.warnings)
         samples = take.samples * np.float32(10 ** (gain_db / 20)) if gain_db else take.samples
         spans = sentence_spans(take, sentences[entry.segment_id])
-        rendered[entry.segment_id] = RenderedSegment(entry.segment_id, samples, spans)
+        audio = spool.put(samples) if spool is not None else samples
+        rendered[entry.segment_id] = RenderedSegment(entry.segment_id, audio, spans)
     return TakesRender(
         segments=rendered,
         missing=status.missing,
