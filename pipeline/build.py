@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from pipeline import __version__
 from pipeline.assemble import assemble
@@ -139,11 +140,16 @@ def build(
 def _build_parallel(
     jobs: Sequence[TrackJob], options: BuildOptions, progress: Progress | None
 ) -> list[TrackResult]:
+    """Tracks rendered by worker processes. Their progress events and log records come back
+    over one queue, so the parent shows both in order, above its progress bars."""
     import multiprocessing
 
+    level = logging.getLogger("pipeline").getEffectiveLevel()
     with multiprocessing.Manager() as manager:
         queue = manager.Queue()
-        with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+        with ProcessPoolExecutor(
+            max_workers=options.jobs, initializer=_worker_logging, initargs=(queue, level)
+        ) as pool:
             futures = [pool.submit(_build_track_queued, job, options, queue) for job in jobs]
             pending = set(futures)
             while pending:
@@ -153,7 +159,23 @@ def _build_parallel(
             return [f.result() for f in futures]
 
 
-def _drain(queue, progress: Progress | None, timeout: float) -> None:
+def _worker_logging(queue: Any, level: int) -> None:
+    """In a worker: send the pipeline's log records to the parent instead of printing them.
+
+    A forked worker inherits the parent's handlers, which would write to the terminal from
+    behind the parent's progress display; they are replaced by one that queues records.
+    """
+    from logging.handlers import QueueHandler
+
+    logger = logging.getLogger("pipeline")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.addHandler(QueueHandler(queue))
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _drain(queue: Any, progress: Progress | None, timeout: float) -> None:
     import queue as queue_module
 
     while True:
@@ -161,11 +183,13 @@ def _drain(queue, progress: Progress | None, timeout: float) -> None:
             event = queue.get(timeout=timeout) if timeout else queue.get_nowait()
         except queue_module.Empty:
             return
-        if progress is not None:
+        if isinstance(event, logging.LogRecord):
+            logging.getLogger(event.name).handle(event)
+        elif progress is not None:
             progress(*event)
 
 
-def _build_track_queued(job: TrackJob, options: BuildOptions, queue) -> TrackResult:
+def _build_track_queued(job: TrackJob, options: BuildOptions, queue: Any) -> TrackResult:
     return build_track(job, options, lambda *event: queue.put(event))
 
 

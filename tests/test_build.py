@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -322,6 +323,23 @@ def test_parallel_jobs_give_the_same_tracks(project: Path) -> None:
         again = manifest(project, locale)
         assert again["segments"] == data["segments"]
         assert again["duration"] == data["duration"]
+
+
+def test_warnings_from_parallel_workers_reach_the_parent(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run(project)
+    entries = sorted((project / "out" / ".cache" / "sentences").rglob("*.flac"))
+    for entry in entries[:2]:
+        entry.write_bytes(b"not audio")
+    for path in (project / "out" / "wind-down").glob("*.json"):
+        path.unlink()  # so both tracks render again, through the cache
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        run(project, jobs=2)
+    dropped = [r for r in caplog.records if "unreadable cache entry" in r.getMessage()]
+    assert len(dropped) == 2
+    # Logged in the workers, shown by the parent: the only process with a console.
+    assert all(r.process != os.getpid() for r in dropped)
 
 
 def test_every_track_sample_count_matches_its_manifest(project: Path) -> None:
