@@ -11,9 +11,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import math
 import os
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -151,29 +154,215 @@ def test_local_model_problems(project: Path) -> None:
         CoquiEngine.check(wav, project)
 
 
-@pytest.mark.skipif(os.name == "nt", reason="uses a POSIX shell script as the program")
-def test_phoneme_models_need_the_espeak_program(
-    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = tmp_path / "root"
-    shutil.copytree(project / "models" / "calm", root / "models" / "phonemes")
-    config_path = root / "models" / "phonemes" / "config.json"
-    config = json.loads(config_path.read_text())
-    config.update(use_phonemes=True, phonemizer="espeak", phoneme_language="en-us")
-    config_path.write_text(json.dumps(config))
-    spec = local("phonemes")
-    programs = tmp_path / "bin"
-    programs.mkdir()
-    monkeypatch.setenv("PATH", str(programs))
-    with pytest.raises(VoiceUnavailable, match="needs the espeak-ng program") as caught:
-        CoquiEngine.check(spec, root)
-    assert "apt install espeak-ng" in (caught.value.hint or "")
-    CoquiEngine.check(local("calm"), project)  # grapheme models do not need it
+# --------------------------------------------------------------------------- espeak phonemes
 
+#: Sentences of the kind scripts hold: stress, numbers, contractions, a question, lists, a
+#: parenthesis and words eSpeak reads as French (language-switch flags).
+SENTENCES = (
+    "Notice the breath as it moves through your body.",
+    "Count slowly from 1 to 10, and let each number settle.",
+    "You're doing well; there's nothing you need to fix right now.",
+    "Where do you feel it most? In your chest, your throat, or your hands?",
+    "Rest here (for as long as you like) before we go on.",
+    "Bon voyage, and thank you for this practice.",
+)
+
+
+def without_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """PATH holds one empty folder, so no espeak program is found; returns the folder."""
+    programs = tmp_path / "bin"
+    programs.mkdir(exist_ok=True)
+    monkeypatch.setenv("PATH", str(programs))
+    return programs
+
+
+def piper_clauses(text: str, voice: str) -> list[str]:
+    """Clause phonemes from piper's own build of espeak-ng, language flags removed."""
+    pytest.importorskip("piper", reason="piper-tts is not installed")
+    from piper import espeakbridge
+    from piper.phonemize_espeak import EspeakPhonemizer
+
+    EspeakPhonemizer()  # initialises piper's espeak-ng with piper's data
+    espeakbridge.set_voice(voice)
+    return [re.sub(r"\([^)]+\)", "", clause) for clause, _, _ in espeakbridge.get_phonemes(text)]
+
+
+def voice_listing(language: str) -> str:
+    """The voice that ``espeak-ng --voices`` lists under ``language``: the one the program's
+    ``-v language`` falls back to when no voice has that name."""
+    from pipeline.engines.espeak import binding
+
+    [identifier] = [v.identifier for v in binding().voices() if v.language == language]
+    return identifier
+
+
+@pytest.mark.parametrize(("language", "piper_voice"), [("en-us", "en-us"), ("en-gb", "gmw/en")])
+def test_library_phonemes_match_pipers_espeak(language: str, piper_voice: str) -> None:
+    """The library's clauses, separators removed, are piper's espeak-ng clauses exactly."""
+    from pipeline.engines.espeak import binding
+
+    bound = binding()
+    voice = bound.voice_for_language(language)
+    assert voice == (language if language == "en-us" else voice_listing(language))
+    for text in SENTENCES:
+        clauses = bound.phonemes(text, voice)
+        assert all("_" in clause for clause in clauses if len(clause) > 2)  # separated
+        ours = [re.sub(r"\([^)]+\)", "", clause).replace("_", "") for clause in clauses]
+        assert ours == piper_clauses(text, piper_voice), text
+
+
+def test_coquis_phonemizer_from_the_library(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("TTS", reason=SKIP_REASON)
+    from TTS.tts.utils.text import phonemizers
+
+    from pipeline.engines import coqui_phonemes
+
+    without_program(monkeypatch, tmp_path)
+    assert coqui_phonemes.use_for_coqui() == "library"
+    assert phonemizers.PHONEMIZERS["espeak"] is coqui_phonemes.LibraryESpeak
+    for language in ("en", "en-us", "en-gb"):
+        assert phonemizers.get_default_phonemizer(language) == "espeak"
+
+    us = phonemizers.get_phonemizer_by_name("espeak", language="en")  # as Coqui asks for it
+    assert us.language == "en-us"  # Coqui's rename
+    gb = phonemizers.get_phonemizer_by_name("espeak", language="en-gb")
+    assert gb.voice == voice_listing("en-gb")
+    for phonemizer, voice in ((us, "en-us"), (gb, "gmw/en")):
+        for text in SENTENCES[:3]:
+            # What the tokenizer asks for: no separator; clauses joined as Coqui joins lines.
+            expected = "".join(c.strip() for c in piper_clauses(text, voice))
+            assert phonemizer._phonemize(text, "") == expected
+            assert phonemizer._phonemize(text, "|").replace("|", "") == expected
+    # Punctuation is kept by default, as with Coqui's ESpeak: Coqui's base class restores it.
+    assert us.phonemize("Breathe in, and out.", separator="").endswith(", ænd ˈaʊt.")
+    assert us.version() == coqui_phonemes.binding().version
+
+
+@pytest.mark.skipif(os.name == "nt", reason="uses a POSIX shell script as the program")
+def test_with_an_espeak_program_coquis_own_phonemizer_stays(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("TTS", reason=SKIP_REASON)
+    from TTS.tts.utils.text import phonemizers
+    from TTS.tts.utils.text.phonemizers.espeak_wrapper import ESpeak
+
+    from pipeline.engines import coqui_phonemes
+
+    programs = without_program(monkeypatch, tmp_path)
+    assert coqui_phonemes.use_for_coqui() == "library"
     program = programs / "espeak-ng"
-    program.write_text("#!/bin/sh\nexit 0\n")
+    program.write_text('#!/bin/sh\necho "eSpeak NG text-to-speech: 1.51  Data at: /x"\n')
     program.chmod(0o755)
+    assert coqui_phonemes.use_for_coqui() == "program"
+    assert phonemizers.PHONEMIZERS["espeak"] is ESpeak
+
+    # The cache key says which made the phonemes.
+    coquis = ESpeak.__new__(ESpeak)
+    coquis._ESPEAK_LIB, coquis._ESPEAK_VER = "espeak-ng", "1.51"
+    assert coqui_phonemes.describe(coquis) == {
+        "name": "espeak",
+        "version": "1.51",
+        "made_by": "program",
+        "program": "espeak-ng",
+    }
+    program.unlink()
+    assert coqui_phonemes.use_for_coqui() == "library"
+
+
+@pytest.fixture(scope="module")
+def phoneme_models(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project root with the calm model reading espeak phonemes, as Coqui's VITS models do,
+    once per language (``models/en-us``, ``models/en-gb``).
+
+    VITS's vocabulary grows by the IPA symbols when it reads phonemes, so the model is built
+    again from the calm model's config."""
+    import torch
+    from TTS.tts.configs.vits_config import VitsConfig
+    from TTS.tts.models.vits import Vits
+
+    from pipeline.engines.coqui_phonemes import use_for_coqui
+
+    root = tmp_path_factory.mktemp("phonemes")
+    for seed, language in enumerate(("en-us", "en-gb"), start=11):
+        folder = root / "models" / language
+        folder.mkdir(parents=True)
+        config = VitsConfig()
+        config.load_json(str(project / "models" / "calm" / "config.json"))
+        config.use_phonemes = True
+        config.phonemizer = "espeak"
+        config.phoneme_language = language
+        config.characters = None  # VITS's own set: graphemes and IPA
+        # Vits builds its tokenizer, and with it the phonemizer, from the config.
+        with pytest.MonkeyPatch.context() as patch:
+            without_program(patch, root)
+            use_for_coqui()
+            torch.manual_seed(seed)
+            model = Vits(config)
+        with torch.no_grad():  # every token FRAMES_PER_TOKEN frames, as in the calm model
+            model.duration_predictor.proj.weight.zero_()
+            model.duration_predictor.proj.bias.fill_(math.log(FRAMES_PER_TOKEN))
+        torch.save({"model": model.state_dict()}, folder / "model.pth")
+        model.config.save_json(str(folder / "config.json"))
+    return root
+
+
+@pytest.mark.parametrize(("language", "piper_voice"), [("en-us", "en-us"), ("en-gb", "gmw/en")])
+def test_phoneme_model_speaks_without_the_espeak_program(
+    language: str,
+    piper_voice: str,
+    phoneme_models: Path,
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    without_program(monkeypatch, tmp_path)
+    root = phoneme_models
+    spec = local(language)
     CoquiEngine.check(spec, root)
+    engine = CoquiEngine(spec, root)
+    text = "Notice the breath."
+    audio = engine.synthesize(text)
+    assert float(np.sqrt(np.mean(audio.samples**2))) > 1e-4
+    # Every token lasts the same, so the length counts the tokens the model read: piper's
+    # phonemes of the cleaned (lower-case) text with its full stop, a blank around each.
+    phonemes, stop = piper_sentence(text.lower(), piper_voice)
+    tokens = 2 * len(phonemes + stop) + 1
+    assert tokens != 2 * len(text) + 1  # not the letters
+    assert len(audio.samples) == tokens * FRAMES_PER_TOKEN * 256
+
+    described = json.loads(engine.identity())["phonemizer"]
+    assert described["made_by"] == "library" and described["name"] == "espeak"
+    assert described["version"] == espeak_binding().version
+    assert json.loads(CoquiEngine(local("calm"), project).identity())["phonemizer"] is None
+
+
+def piper_sentence(text: str, voice: str) -> tuple[str, str]:
+    """Piper's phonemes of a one-clause sentence, and the punctuation that ends it."""
+    pytest.importorskip("piper", reason="piper-tts is not installed")
+    from piper import espeakbridge
+
+    piper_clauses(text, voice)  # initialises piper's espeak-ng and sets the voice
+    [(phonemes, stop, _)] = espeakbridge.get_phonemes(text)
+    return phonemes, stop
+
+
+def espeak_binding() -> Any:
+    from pipeline.engines.espeak import binding
+
+    return binding()
+
+
+def test_identity_follows_the_espeak_version(
+    phoneme_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without_program(monkeypatch, tmp_path)
+    root = phoneme_models
+    spec = local("en-us")
+    before = CoquiEngine(spec, root).identity()
+    monkeypatch.setattr(espeak_binding(), "version", "1.49.2")  # another espeak-ng
+    assert CoquiEngine(spec, root).identity() != before
 
 
 # --------------------------------------------------------------------------- catalogue models

@@ -11,8 +11,11 @@ A profile names a model in one of two ways:
   ``voicetrack voices install <name>`` does that. Nothing here ever downloads.
 - ``model_path`` + ``config_path``: a checkpoint and its ``config.json`` inside the project.
 
-Coqui's VCTK and LJ Speech VITS models read text through the ``espeak-ng`` program, a system
-package that pip cannot provide; ``check`` reports it missing, so a profile falls back.
+Coqui's VCTK and LJ Speech VITS models read text as espeak-ng phonemes. Coqui makes them by
+running the ``espeak-ng`` program; where that is not on PATH, voicetrack gives Coqui a phonemizer
+of the same name that makes the same phonemes with the libespeak-ng voicetrack ships
+(:mod:`pipeline.engines.coqui_phonemes`). Which of the two, and its espeak-ng version, is part
+of the engine's identity, since phonemes differ between versions.
 
 ``check`` only looks at files (it does not even import PyTorch). The constructor loads the model,
 once per process for all voices that share it, on the GPU when PyTorch sees one. Speed maps to
@@ -251,18 +254,12 @@ def _resolve_speaker_wavs(spec: VoiceSpec, root: Path) -> tuple[Path, ...]:
     return tuple(paths)
 
 
-ESPEAK_HINT = (
-    "install the espeak-ng program from your system's packages (apt install espeak-ng, "
-    "brew install espeak-ng, or the Windows installer from github.com/espeak-ng/espeak-ng)"
-)
+def reads_espeak_phonemes(config: Path) -> bool:
+    """Whether a model reads its text as espeak-ng phonemes.
 
-
-def needs_espeak_program(config: Path) -> bool:
-    """Whether a model reads its text through the espeak-ng program.
-
-    Coqui's VITS models (VCTK, LJ Speech) were trained on espeak-ng phonemes, and Coqui gets
-    them by running the ``espeak-ng`` (or ``espeak``) executable, which no Python package
-    provides: the library voicetrack's own espeak engine uses is not enough.
+    Coqui's VITS models (VCTK, LJ Speech) were trained on them. Coqui gets them from the
+    ``espeak-ng`` (or ``espeak``) program when it is on PATH, else from voicetrack's
+    libespeak-ng (see :mod:`pipeline.engines.coqui_phonemes`).
     """
     try:
         settings = json.loads(config.read_text(encoding="utf-8"))
@@ -271,18 +268,27 @@ def needs_espeak_program(config: Path) -> bool:
     if not settings.get("use_phonemes"):
         return False
     # No phonemizer named: Coqui picks one by language, espeak for English.
-    return settings.get("phonemizer") in (None, "espeak", "espeak-ng")
+    return settings.get("phonemizer") in (None, "espeak")
 
 
 def _check_phonemizer(model: CoquiModel) -> None:
-    if needs_espeak_program(model.config) and not (
-        shutil.which("espeak-ng") or shutil.which("espeak")
+    """Fail, with the fix, when a phoneme model has neither the program nor the library."""
+    if (
+        not reads_espeak_phonemes(model.config)
+        or shutil.which("espeak-ng")
+        or shutil.which("espeak")
     ):
+        return
+    from pipeline.engines.espeak import binding
+
+    try:
+        binding()
+    except VoiceUnavailable as exc:
         raise VoiceUnavailable(
-            f"Coqui model {model.label} needs the espeak-ng program to read text, and it is "
-            "not on PATH",
-            hint=ESPEAK_HINT,
-        )
+            f"Coqui model {model.label} reads espeak-ng phonemes, and neither the espeak-ng "
+            f"program nor its library is available ({exc})",
+            hint=exc.hint,
+        ) from exc
 
 
 # --------------------------------------------------------------------------- licences
@@ -369,6 +375,11 @@ def _load_uncached(model: CoquiModel, device: str) -> Any:
         from TTS.utils.manage import ModelManager
 
         ModelManager(progress_bar=False)._update_paths(model.checkpoint.parent, model.config)
+    if reads_espeak_phonemes(model.config):
+        from pipeline.engines.coqui_phonemes import use_for_coqui
+
+        source = use_for_coqui()
+        log.info("Coqui model %s reads phonemes from the espeak-ng %s", model.label, source)
     log.info("loading Coqui model %s on %s", model.label, device)
     try:
         tts = TTS(
@@ -420,6 +431,7 @@ class CoquiEngine(Engine):
         _check_phonemizer(self.model)
         self._loaded = _load(self.model)
         self._kind = self._speed_control()
+        self._phonemizer = _describe_phonemizer(self._loaded.tts)
         self._language = spec.language
         self._validate_voice()
 
@@ -455,6 +467,7 @@ class CoquiEngine(Engine):
                 "speaker_wav_sha256": [file_digest(p) for p in self._speaker_wav],
                 "language": self._language,
                 "seed": SEED,
+                "phonemizer": self._phonemizer,
             },
             sort_keys=True,
         )
@@ -524,6 +537,17 @@ class CoquiEngine(Engine):
         if speaker and speaker not in speakers:
             shown = ", ".join(sorted(speakers)[:12]) or "it has one speaker; remove speaker"
             raise VoiceError(f"Coqui model {self.model.label} has no speaker {speaker!r} ({shown})")
+
+
+def _describe_phonemizer(tts: Any) -> dict[str, Any] | None:
+    """What turns text into the model's tokens, when that is a phonemizer (VITS with phonemes)."""
+    tokenizer = getattr(tts.synthesizer.tts_model, "tokenizer", None)
+    phonemizer = getattr(tokenizer, "phonemizer", None)
+    if phonemizer is None:
+        return None
+    from pipeline.engines.coqui_phonemes import describe
+
+    return describe(phonemizer)
 
 
 def _padding() -> int:

@@ -41,6 +41,7 @@ DEFAULT_VOICE = "en"
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000  # return an error instead of calling exit() on missing data
 _CHARS_UTF8 = 1
+_PHONEMES_IPA = 0x02
 _POS_CHARACTER = 1
 _RATE = 1  # espeakRATE, words per minute
 _EE_OK = 0
@@ -202,6 +203,68 @@ class _Binding:
                     )
                 i += 1
         return sorted(found, key=lambda v: v.language)
+
+    def voice_for_language(self, language: str) -> str | None:
+        """The voice the ``espeak-ng`` program speaks for ``-v language``, or None.
+
+        The program tries ``language`` as a voice name and, when that fails, picks the best voice
+        for it as a language: ``en-gb`` is no voice's name, and selects "English (Great
+        Britain)" (``gmw/en``), not ``en-gb-x-rp``.  Returns a name :meth:`phonemes` accepts.
+        """
+        with self.lock:
+            if self._set_voice(language):
+                return language
+            self._declare_phoneme_functions()
+            wanted = _Voice()
+            tag = ctypes.c_char_p(language.encode())
+            wanted.languages = ctypes.cast(tag, ctypes.c_void_p)
+            status = self.lib.espeak_SetVoiceByProperties(ctypes.byref(wanted))
+            self._voice = None  # changed behind _set_voice's back
+            if status != _EE_OK:
+                return None
+            identifier = self.lib.espeak_GetCurrentVoice().contents.identifier
+            return identifier.decode() if identifier else None
+
+    def phonemes(self, text: str, voice: str, separator: str = "_") -> list[str]:
+        """IPA phonemes of ``text`` in ``voice``, one string per clause, ``separator`` between
+        the phonemes of a word: what ``espeak-ng -q --ipa=1`` prints, a line per clause."""
+        if len(separator) != 1:
+            raise ValueError(f"the separator is one character, got {separator!r}")
+        # phonememode: bit 1 = IPA, bits 8-23 = the separator (speak_lib.h)
+        mode = _PHONEMES_IPA | (ord(separator) << 8)
+        buffer = ctypes.create_string_buffer(text.encode("utf-8"))
+        position = ctypes.c_void_p(ctypes.addressof(buffer))
+        clauses: list[str] = []
+        with self.lock:
+            self._declare_phoneme_functions()
+            # Set on every call: the espeak-ng engine may have spoken in another voice since.
+            if not self._set_voice(voice):
+                raise SynthesisError(f"espeak-ng has no voice {voice!r}")
+            # Each call translates one clause and moves the pointer on; NULL after the last.
+            while position.value is not None:
+                before = position.value
+                out = self.lib.espeak_TextToPhonemes(ctypes.byref(position), _CHARS_UTF8, mode)
+                clauses.append((out or b"").decode("utf-8", "replace"))
+                if position.value == before:  # no progress: never loop for ever
+                    break
+        return clauses
+
+    def _declare_phoneme_functions(self) -> None:
+        """Declare the phoneme functions on first use, so that a library without them can
+        still speak."""
+        lib = self.lib
+        if getattr(lib.espeak_TextToPhonemes, "restype", None) is ctypes.c_char_p:
+            return
+        lib.espeak_SetVoiceByProperties.argtypes = [ctypes.POINTER(_Voice)]
+        lib.espeak_SetVoiceByProperties.restype = ctypes.c_int
+        lib.espeak_GetCurrentVoice.argtypes = []
+        lib.espeak_GetCurrentVoice.restype = ctypes.POINTER(_Voice)
+        lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
 
     def speak(self, text: str, voice: str, rate: int) -> np.ndarray:
         """int16 samples of ``text`` in ``voice`` at ``rate`` words per minute."""
