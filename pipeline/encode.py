@@ -387,7 +387,9 @@ def _encode_master(
     reports: list[MasterReport] = []
 
     def feed(write: BlockSink) -> None:
-        reports.append(master_blocks(track, write, target_lufs, true_peak_limit))
+        reports.append(
+            master_blocks(track, write, target_lufs, true_peak_limit, spool_dir=output.parent)
+        )
 
     _run_encoder(feed, track.sample_rate, output, bitrate)
     return reports[0]

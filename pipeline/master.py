@@ -10,9 +10,11 @@ the target.
 Everything streams block by block over a lazy :class:`~pipeline.model.TrackAudio`
 (hour-long tracks are normal here): the meters carry their filter and look-ahead state
 across blocks, each gain pass re-reads the track and measures the limited result as it goes
-by, and :func:`master_blocks` hands the final master to a sink (the encoder) a block at a
-time, so no copy of the whole track is ever made. numpy/scipy do the per-sample work; only
-gain changes, so digital silence stays exactly zero, and silent blocks cost next to nothing.
+by, keeping it in a temporary file, and :func:`master_blocks` hands the pass that landed on
+target to a sink (the encoder) a block at a time, so no copy of the whole track is ever
+held in memory and the limiter runs once per pass, not once more for the output.
+numpy/scipy do the per-sample work; only gain changes, so digital silence stays exactly
+zero, and silent blocks cost next to nothing.
 
 :func:`measure_file` decodes an encoded file with ffmpeg and measures what comes out as it
 streams in, which is what the manifest reports: the loudness of the file a listener gets.
@@ -22,6 +24,7 @@ true peak on, and agrees with it to the tenth of a unit it prints.)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -40,6 +43,7 @@ from scipy.signal import firwin, sosfilt
 from pipeline.errors import EncodeError
 from pipeline.ffmpeg import collect_stream, ffmpeg_exe, run_ffmpeg
 from pipeline.model import Loudness, TrackAudio
+from pipeline.spool import Spool, Spooled
 
 log = logging.getLogger(__name__)
 
@@ -136,28 +140,40 @@ def master_blocks(
     sink: BlockSink,
     target_lufs: float = -16.0,
     true_peak_limit: float = -1.0,
+    *,
+    spool_dir: Path | None = None,
 ) -> MasterReport:
     """Master ``track`` as :func:`master` does, handing the result to ``sink`` a block at a
-    time, so no copy of the whole track is ever made. Returns what was done."""
-    gain = find_master_gain(track, target_lufs, true_peak_limit)
+    time, so no copy of the whole track is ever made. Returns what was done.
+
+    The gain search limits the whole track at least once; the pass that lands on target
+    keeps what it made (its sounding blocks, in a temporary file in ``spool_dir``), and
+    that is what ``sink`` receives: the limiter does not run over the track again.
+    """
     peak = TruePeakMeter()
-    if not math.isfinite(gain.input_lufs):
-        log.warning("track is silent; mastering leaves it as it is")
-        for block in track.blocks(BLOCK):
+    with contextlib.ExitStack() as spools:
+        gain, kept = _search_gain(
+            track,
+            target_lufs,
+            true_peak_limit,
+            lambda: spools.enter_context(Spool(spool_dir)),
+        )
+        if kept is None:
+            log.warning("track is silent; mastering leaves it as it is")
+            for block in track.blocks(BLOCK):
+                peak.add(block)
+                sink(block)
+            return MasterReport(gain.input_lufs, gain.input_lufs, 0.0, peak.dbtp(), 0.0, 0.0, 0)
+        for block in kept.limited.blocks(BLOCK):
             peak.add(block)
             sink(block)
-        return MasterReport(gain.input_lufs, gain.input_lufs, 0.0, peak.dbtp(), 0.0, 0.0, 0)
-    limiter = Limiter(track, gain.gain_db, gain.ceiling_db)
-    for block in limiter.blocks():
-        peak.add(block)
-        sink(block)
     report = MasterReport(
         input_lufs=gain.input_lufs,
         output_lufs=gain.output_lufs,
         gain_db=gain.gain_db,
         true_peak_dbtp=peak.dbtp(),
-        max_reduction_db=limiter.reduction.max_db,
-        limited_seconds=limiter.reduction.samples / track.sample_rate,
+        max_reduction_db=kept.reduction.max_db,
+        limited_seconds=kept.reduction.samples / track.sample_rate,
         passes=gain.passes,
     )
     log.debug("master: %s", report)
@@ -173,21 +189,43 @@ def find_master_gain(
     candidate gain and measures the result as it streams by (nothing is kept), until the
     loudness is within :data:`LOUDNESS_TOLERANCE_LU` of the target.
     """
+    return _search_gain(track, target_lufs, true_peak_limit, None)[0]
+
+
+@dataclass(frozen=True)
+class _LimitedPass:
+    """What one gain pass made: the limited track (sounding blocks only, spooled) and the
+    limiter's reduction over it."""
+
+    limited: TrackAudio
+    reduction: Reduction
+    spool: Spool
+
+
+def _search_gain(
+    track: TrackAudio,
+    target_lufs: float,
+    true_peak_limit: float,
+    new_spool: Callable[[], Spool] | None,
+) -> tuple[MasterGain, _LimitedPass | None]:
+    """:func:`find_master_gain`; with ``new_spool``, also what the last pass made (None for
+    a silent track). A superseded pass's spool is closed as soon as the next one is done."""
     sr = track.sample_rate
     ceiling_db = true_peak_limit - MP3_MARGIN_DB
     input_lufs = integrated_loudness(track, sr)
     if not math.isfinite(input_lufs):
-        return MasterGain(input_lufs, input_lufs, 0.0, ceiling_db, 0)
+        return MasterGain(input_lufs, input_lufs, 0.0, ceiling_db, 0), None
 
     gain_db = plain_gain_db = target_lufs - input_lufs
     previous: tuple[float, float] | None = None  # (gain, loudness) of the last pass
+    kept: _LimitedPass | None = None
     passes = 0
     while True:
         passes += 1
-        meter = LoudnessMeter(sr)
-        for block in Limiter(track, gain_db, ceiling_db).blocks():
-            meter.add(block)
-        output_lufs = meter.integrated()
+        output_lufs, made = _limit_pass(track, gain_db, ceiling_db, new_spool)
+        if kept is not None:
+            kept.spool.close()
+        kept = made
         error = target_lufs - output_lufs
         if abs(error) <= LOUDNESS_TOLERANCE_LU or passes == MAX_PASSES:
             break
@@ -210,7 +248,28 @@ def find_master_gain(
             target_lufs,
             ceiling_db,
         )
-    return MasterGain(input_lufs, output_lufs, gain_db, ceiling_db, passes)
+    return MasterGain(input_lufs, output_lufs, gain_db, ceiling_db, passes), kept
+
+
+def _limit_pass(
+    track: TrackAudio, gain_db: float, ceiling_db: float, new_spool: Callable[[], Spool] | None
+) -> tuple[float, _LimitedPass | None]:
+    """Limit ``track`` with ``gain_db`` -> the loudness of the result, and the result itself
+    when ``new_spool`` gives somewhere to keep it (silent blocks are not stored)."""
+    meter = LoudnessMeter(track.sample_rate)
+    limiter = Limiter(track, gain_db, ceiling_db)
+    spool = new_spool() if new_spool is not None else None
+    placed: list[tuple[int, Spooled]] = []
+    position = 0
+    for block in limiter.blocks():
+        meter.add(block)
+        if spool is not None and block.any():
+            placed.append((position, spool.put(block)))
+        position += len(block)
+    if spool is None:
+        return meter.integrated(), None
+    limited = TrackAudio(track.length, track.sample_rate, placed)
+    return meter.integrated(), _LimitedPass(limited, limiter.reduction, spool)
 
 
 def as_track(samples: np.ndarray | TrackAudio, sr: int) -> TrackAudio:

@@ -51,6 +51,15 @@ def speech_with_silences(seed: int = 0, level_dbfs: float = -24.0) -> np.ndarray
     )
 
 
+def speech_with_clicks(count: int = 100) -> np.ndarray:
+    """Speech-like sound with ``count`` full-scale clicks: peaky, so limiting costs loudness."""
+    rng = np.random.default_rng(13)
+    voice = speech_like(15, seed=13, level_dbfs=-22)
+    for start in rng.integers(0, len(voice) - 88, count):
+        voice[start : start + 88] += rng.standard_normal(88).astype(np.float32)
+    return voice
+
+
 # --------------------------------------------------------------------------- measurement
 
 
@@ -192,10 +201,7 @@ def test_master_bounds_makeup_gain_for_a_track_of_loud_clicks(caplog):
     # Full-scale clicks dominate the measured loudness; crushing them costs so much that
     # reaching the target would take the limiter over the whole track. Makeup gain stops
     # at its bound, with a warning, and the peaks stay under the ceiling.
-    rng = np.random.default_rng(13)
-    voice = speech_like(15, seed=13, level_dbfs=-22)
-    for start in rng.integers(0, len(voice) - 88, 100):
-        voice[start : start + 88] += rng.standard_normal(88).astype(np.float32)
+    voice = speech_with_clicks()
     plain_gain = -16.0 - integrated_loudness(voice, SR)
     mastered, report = master(voice, SR)
     assert report.gain_db <= plain_gain + MAX_MAKEUP_DB + 1e-9
@@ -206,6 +212,26 @@ def test_master_bounds_makeup_gain_for_a_track_of_loud_clicks(caplog):
     # White-noise clicks reach up to Nyquist, where a 4x meter (the BS.1770 method) may
     # read up to about 0.6 dB low between its points; a finer one sees that much more.
     assert reference_true_peak(mastered) <= ceiling + 0.7
+
+
+@pytest.mark.parametrize("clicks", [0, 10])  # one pass; several, as limiting costs loudness
+def test_master_sends_the_pass_that_landed_without_limiting_again(monkeypatch, clicks):
+    samples = speech_with_clicks(clicks)
+    runs = []
+    blocks = master_module.Limiter.blocks
+
+    def counted(self):
+        runs.append(self.gain_db)
+        return blocks(self)
+
+    monkeypatch.setattr(master_module.Limiter, "blocks", counted)
+    mastered, report = master(samples, SR)
+    assert len(runs) == report.passes and runs[-1] == report.gain_db
+    assert (report.passes > 1) == (clicks > 0)
+    # What was kept from the last pass is exactly the track limited with the final gain.
+    expected, reduction = limit(samples, SR, report.gain_db, -1.0 - MP3_MARGIN_DB)
+    np.testing.assert_array_equal(mastered, expected)
+    assert report.max_reduction_db == reduction.max_db
 
 
 def test_master_leaves_a_silent_track_alone():
