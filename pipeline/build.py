@@ -24,7 +24,7 @@ from typing import Any
 from pipeline import __version__
 from pipeline.assemble import assemble
 from pipeline.cache import SentenceCache
-from pipeline.encode import write_mastered_mp3
+from pipeline.encode import MasterHint, write_mastered_mp3
 from pipeline.engines.base import Engine, load_engine
 from pipeline.engines.takes import TakesEngine
 from pipeline.model import (
@@ -228,24 +228,24 @@ def build_track(
     total = sentence_count(plan)
     if progress:
         progress(job.label, "start", total)
-    if not options.force:
-        previous = _read_manifest(manifest_path)
-        if previous and previous.get("build_key") == key and _files_exist(out, files):
-            if progress:
-                progress(job.label, "cached", total)
-            return TrackResult(
-                job=job,
-                voice=voice,
-                duration=previous["duration"],
-                loudness=Loudness(**previous["loudness"]),
-                synthesised=0,
-                cached=total,
-                seconds=time.perf_counter() - started,
-                up_to_date=True,
-                files=files,
-                fallback_hint=fallback_hint,
-                filled=tuple(previous.get("filled", {}).get("segments", ())),
-            )
+    # --force builds from scratch: not even the last master's gain is reused.
+    previous = None if options.force else _read_manifest(manifest_path)
+    if previous is not None and previous.get("build_key") == key and _files_exist(out, files):
+        if progress:
+            progress(job.label, "cached", total)
+        return TrackResult(
+            job=job,
+            voice=voice,
+            duration=previous["duration"],
+            loudness=Loudness(**previous["loudness"]),
+            synthesised=0,
+            cached=total,
+            seconds=time.perf_counter() - started,
+            up_to_date=True,
+            files=files,
+            fallback_hint=fallback_hint,
+            filled=tuple(previous.get("filled", {}).get("segments", ())),
+        )
 
     cache = SentenceCache(options.sentence_cache_dir, enabled=not options.force)
 
@@ -275,11 +275,16 @@ def build_track(
             tags,
             timeline.chapters,
             target_lufs=script.meta.loudness,
+            hint=MasterHint.from_dict(previous.get("mastering")) if previous else None,
         )
     loudness = encoded.loudness
     write_vtt(timeline, out / files["vtt"])
     write_pdf(plan, measured_times(timeline), out / files["pdf"])
     extra: dict[str, object] = {"build_key": key}
+    if encoded.hint is not None:
+        # Where this master landed, for the next build to start from; and what it took.
+        passes = {"gain_passes": encoded.master.passes, "encodes": encoded.attempts}
+        extra["mastering"] = {**encoded.hint.to_dict(), **passes}
     if fallback_hint:
         extra["voice_hint"] = fallback_hint
     if filled and fill is not None:

@@ -28,7 +28,7 @@ import queue
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
@@ -141,11 +141,40 @@ def encode_mp3(
 
 
 @dataclass(frozen=True)
+class MasterHint:
+    """Where the last master of a track landed, as offsets that survive a change of target:
+    a rebuild after a small edit starts there and usually needs one gain pass and one
+    encode instead of several."""
+
+    makeup_db: float  # gain the limiting cost, over the gain that reaches the aim unlimited
+    level_offset_db: float  # loudness aimed at, less the target (the encoder's level loss)
+    peak_offset_db: float  # true-peak limit aimed at, less the limit
+
+    def to_dict(self) -> dict[str, float]:
+        return {name: round(value, 4) for name, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: object) -> MasterHint | None:
+        """The hint in ``data`` (as :meth:`to_dict` gives it), or None if it is not one."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            values = [float(data[name]) for name in ("makeup_db", "level_offset_db")]
+            values.append(float(data["peak_offset_db"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not all(math.isfinite(v) and abs(v) < 100 for v in values):
+            return None
+        return cls(*values)
+
+
+@dataclass(frozen=True)
 class MasteredMp3:
     loudness: Loudness  # measured on the file written
     master: MasterReport  # of the master that was encoded
     encode: EncodeReport
     attempts: int
+    hint: MasterHint | None  # where this master landed (None for a silent track)
 
 
 def write_mastered_mp3(
@@ -158,9 +187,11 @@ def write_mastered_mp3(
     target_lufs: float = -16.0,
     true_peak_limit: float = -1.0,
     bitrate: str = "96k",
+    hint: MasterHint | None = None,
 ) -> MasteredMp3:
     """Master an assembled track and write it as a tagged MP3 whose *encoded* loudness is
-    on target and whose encoded true peak is within the limit.
+    on target and whose encoded true peak is within the limit. ``hint`` (from the last
+    build of this track) is where the gain search and the encoder corrections start.
 
     The encoder changes both: LAME lowers the level of a low-bitrate mono stream by about
     0.45 dB, and its quantisation noise can push true peaks up, more so for full-band
@@ -176,11 +207,18 @@ def write_mastered_mp3(
     low_bitrate = int(bitrate.rstrip("kK")) <= 128 if bitrate.rstrip("kK").isdigit() else False
     aim_lufs = target_lufs + (LAME_LEVEL_LOSS_DB if low_bitrate else 0.0)
     aim_peak = true_peak_limit
+    makeup_db = None
+    if hint is not None:
+        aim_lufs = target_lufs + hint.level_offset_db
+        aim_peak = true_peak_limit + hint.peak_offset_db
+        makeup_db = hint.makeup_db
     attempts = 0
     with atomic_path(path) as temp:
         while True:
             attempts += 1
-            master_report = _encode_master(track, temp, bitrate, aim_lufs, aim_peak)
+            master_report = _encode_master(
+                track, temp, bitrate, aim_lufs, aim_peak, makeup_db=makeup_db
+            )
             loudness = measure_file(temp)
             loudness_error = target_lufs - loudness.integrated_lufs
             peak_excess = loudness.true_peak_dbtp - true_peak_limit
@@ -206,11 +244,19 @@ def write_mastered_mp3(
                 loudness.integrated_lufs,
                 loudness.true_peak_dbtp,
             )
+            makeup_db = _makeup_db(master_report, aim_lufs)
             aim_lufs += loudness_error
             if peak_excess > -PEAK_GUARD_DB:
                 aim_peak -= peak_excess + PEAK_GUARD_DB
         report = _finish(temp, path, tags, chapters, track.length, sr)
-    return MasteredMp3(loudness, master_report, report, attempts)
+    landed = None
+    if math.isfinite(master_report.input_lufs):
+        landed = MasterHint(
+            makeup_db=_makeup_db(master_report, aim_lufs),
+            level_offset_db=aim_lufs - target_lufs,
+            peak_offset_db=aim_peak - true_peak_limit,
+        )
+    return MasteredMp3(loudness, master_report, report, attempts, landed)
 
 
 def encoder_command(sr: int, output: Path, bitrate: str = "96k") -> list[str]:
@@ -380,16 +426,34 @@ def _parse_info_frame(frame: bytes) -> GaplessInfo | None:
     )
 
 
+def _makeup_db(report: MasterReport, aim_lufs: float) -> float:
+    """The gain a master aimed at ``aim_lufs`` added for the loudness limiting cost, over
+    the gain that reaches the aim unlimited."""
+    return report.gain_db - (aim_lufs - report.input_lufs)
+
+
 def _encode_master(
-    track: TrackAudio, output: Path, bitrate: str, target_lufs: float, true_peak_limit: float
+    track: TrackAudio,
+    output: Path,
+    bitrate: str,
+    target_lufs: float,
+    true_peak_limit: float,
+    *,
+    makeup_db: float | None = None,
 ) -> MasterReport:
     """Master ``track`` straight into the encoder, writing ``output``."""
     reports: list[MasterReport] = []
 
     def feed(write: BlockSink) -> None:
-        reports.append(
-            master_blocks(track, write, target_lufs, true_peak_limit, spool_dir=output.parent)
+        report = master_blocks(
+            track,
+            write,
+            target_lufs,
+            true_peak_limit,
+            spool_dir=output.parent,
+            makeup_db=makeup_db,
         )
+        reports.append(report)
 
     _run_encoder(feed, track.sample_rate, output, bitrate)
     return reports[0]

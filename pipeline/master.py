@@ -142,6 +142,7 @@ def master_blocks(
     true_peak_limit: float = -1.0,
     *,
     spool_dir: Path | None = None,
+    makeup_db: float | None = None,
 ) -> MasterReport:
     """Master ``track`` as :func:`master` does, handing the result to ``sink`` a block at a
     time, so no copy of the whole track is ever made. Returns what was done.
@@ -149,6 +150,9 @@ def master_blocks(
     The gain search limits the whole track at least once; the pass that lands on target
     keeps what it made (its sounding blocks, in a temporary file in ``spool_dir``), and
     that is what ``sink`` receives: the limiter does not run over the track again.
+    The search starts from the gain that reaches the target unlimited, plus ``makeup_db``
+    when given: a guess of the loudness limiting will cost (for instance what it cost when
+    the track was mastered before a small edit).
     """
     peak = TruePeakMeter()
     with contextlib.ExitStack() as spools:
@@ -157,6 +161,7 @@ def master_blocks(
             target_lufs,
             true_peak_limit,
             lambda: spools.enter_context(Spool(spool_dir)),
+            makeup_db,
         )
         if kept is None:
             log.warning("track is silent; mastering leaves it as it is")
@@ -189,7 +194,7 @@ def find_master_gain(
     candidate gain and measures the result as it streams by (nothing is kept), until the
     loudness is within :data:`LOUDNESS_TOLERANCE_LU` of the target.
     """
-    return _search_gain(track, target_lufs, true_peak_limit, None)[0]
+    return _search_gain(track, target_lufs, true_peak_limit, None, None)[0]
 
 
 @dataclass(frozen=True)
@@ -207,16 +212,21 @@ def _search_gain(
     target_lufs: float,
     true_peak_limit: float,
     new_spool: Callable[[], Spool] | None,
+    makeup_db: float | None,
 ) -> tuple[MasterGain, _LimitedPass | None]:
-    """:func:`find_master_gain`; with ``new_spool``, also what the last pass made (None for
-    a silent track). A superseded pass's spool is closed as soon as the next one is done."""
+    """:func:`find_master_gain`, starting ``makeup_db`` above the unlimited gain; with
+    ``new_spool``, also what the last pass made (None for a silent track). A superseded
+    pass's spool is closed as soon as the next one is done."""
     sr = track.sample_rate
     ceiling_db = true_peak_limit - MP3_MARGIN_DB
     input_lufs = integrated_loudness(track, sr)
     if not math.isfinite(input_lufs):
         return MasterGain(input_lufs, input_lufs, 0.0, ceiling_db, 0), None
 
-    gain_db = plain_gain_db = target_lufs - input_lufs
+    plain_gain_db = target_lufs - input_lufs
+    gain_db = plain_gain_db
+    if makeup_db is not None and math.isfinite(makeup_db):
+        gain_db += min(max(makeup_db, 0.0), MAX_MAKEUP_DB)
     previous: tuple[float, float] | None = None  # (gain, loudness) of the last pass
     kept: _LimitedPass | None = None
     passes = 0

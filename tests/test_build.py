@@ -209,6 +209,31 @@ def test_editing_one_sentence_synthesises_only_that_sentence(project: Path) -> N
     assert all(r.cached > 0 for r in results)
 
 
+def test_a_rebuild_starts_mastering_where_the_last_build_landed(project: Path) -> None:
+    run(project, locales=("en-GB",))
+    cold = manifest(project, "en-GB")["mastering"]
+    assert set(cold) >= {"makeup_db", "level_offset_db", "peak_offset_db", "gain_passes"}
+    script = project / "scripts_src/wind-down.md"
+    script.write_text(SCRIPT.replace("Notice the air.", "Notice the cool air."), encoding="utf-8")
+    run(project, locales=("en-GB",))
+    edited = manifest(project, "en-GB")
+    assert (edited["mastering"]["gain_passes"], edited["mastering"]["encodes"]) == (1, 1)
+    assert edited["loudness"]["integrated_lufs"] == pytest.approx(-16.0, abs=0.3)
+
+    # The next build reads the hint: a wrong one costs it passes to find the gain again,
+    # unless --force, which starts from scratch.
+    path = project / "out/wind-down/wind-down.en-GB.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["mastering"]["makeup_db"] = 4.0
+    data["build_key"] = "changed"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    run(project, locales=("en-GB",))
+    assert manifest(project, "en-GB")["mastering"]["gain_passes"] > 1
+    path.write_text(json.dumps(data), encoding="utf-8")
+    run(project, locales=("en-GB",), force=True)
+    assert manifest(project, "en-GB")["mastering"]["gain_passes"] == cold["gain_passes"]
+
+
 def test_force_synthesises_everything_again(project: Path) -> None:
     run(project, locales=("en-GB",))
     first = FakeEngine.calls

@@ -32,6 +32,7 @@ from pipeline import master as master_module
 from pipeline.assemble import assemble
 from pipeline.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from pipeline.encode import (
+    MasterHint,
     encode_mp3,
     gapless_info,
     id3_language,
@@ -267,17 +268,22 @@ def test_plain_encode_of_a_master_stays_within_a_loudness_unit(track, tmp_path):
     assert measured.true_peak_dbtp <= -1.0
 
 
-def test_mastering_through_the_encoder_corrects_codec_overshoot(tmp_path, monkeypatch):
-    # Full-band noise bursts make MP3 quantisation push true peaks up. With no headroom
-    # kept for the encoder, the first encoding overshoots the limit; the encoded file is
-    # measured and the track mastered again, lower.
-    monkeypatch.setattr(master_module, "MP3_MARGIN_DB", 0.0)
+def speech_with_bursts() -> np.ndarray:
+    """Speech-like sound with full-band noise bursts, which MP3 quantisation makes peakier."""
     rng = np.random.default_rng(12)
     voice = speech_like(15, seed=12, level_dbfs=-22)
     bursts = np.zeros_like(voice)
     for start in rng.integers(0, len(voice) - 176, 60):
         bursts[start : start + 176] = rng.standard_normal(176) * 0.2
-    samples = np.concatenate([np.zeros(SR, np.float32), voice + bursts, np.zeros(SR, np.float32)])
+    return np.concatenate([np.zeros(SR, np.float32), voice + bursts, np.zeros(SR, np.float32)])
+
+
+def test_mastering_through_the_encoder_corrects_codec_overshoot(tmp_path, monkeypatch):
+    # Full-band noise bursts make MP3 quantisation push true peaks up. With no headroom
+    # kept for the encoder, the first encoding overshoots the limit; the encoded file is
+    # measured and the track mastered again, lower.
+    monkeypatch.setattr(master_module, "MP3_MARGIN_DB", 0.0)
+    samples = speech_with_bursts()
 
     plain, _ = master(samples, SR)
     encode_mp3(plain, SR, tmp_path / "plain.mp3", tags(), [])
@@ -289,6 +295,33 @@ def test_mastering_through_the_encoder_corrects_codec_overshoot(tmp_path, monkey
     assert measured.true_peak_dbtp <= -1.0
     assert measured.integrated_lufs == pytest.approx(-16.0, abs=0.25)
     assert result.attempts >= 2
+
+
+def test_a_rebuild_after_a_small_edit_starts_where_the_last_master_landed(tmp_path, monkeypatch):
+    monkeypatch.setattr(master_module, "MP3_MARGIN_DB", 0.0)  # so the first build retries
+    samples = speech_with_bursts()
+    first = write_mastered_mp3(samples, SR, tmp_path / "first.mp3", tags(), [])
+    assert first.attempts >= 2 and first.master.passes >= 2 and first.hint is not None
+    hint = MasterHint.from_dict(first.hint.to_dict())
+    assert hint is not None
+    edited = samples.copy()
+    edited[5 * SR : 6 * SR] *= 0.8  # one sentence said a little differently
+    again = write_mastered_mp3(edited, SR, tmp_path / "again.mp3", tags(), [], hint=hint)
+    assert (again.attempts, again.master.passes) == (1, 1)
+    measured = measure_file(tmp_path / "again.mp3")
+    assert measured.true_peak_dbtp <= -1.0
+    assert measured.integrated_lufs == pytest.approx(-16.0, abs=0.3)
+    # A hint survives a change of target: its offsets move with it.
+    quieter = write_mastered_mp3(
+        edited, SR, tmp_path / "quieter.mp3", tags(), [], target_lufs=-20.0, hint=hint
+    )
+    assert quieter.attempts == 1
+    assert quieter.loudness.integrated_lufs == pytest.approx(-20.0, abs=0.3)
+
+
+@pytest.mark.parametrize("data", [None, [], {}, {"makeup_db": "x"}, {"a": 1}])
+def test_a_damaged_hint_is_ignored(data):
+    assert MasterHint.from_dict(data) is None
 
 
 def test_other_input_rates_are_resampled_to_44k(tmp_path):
