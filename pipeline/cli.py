@@ -318,25 +318,32 @@ class BuildDisplay:
         self.progress.update(self.tasks[label], advance=count, detail=detail)
 
 
-def print_summary(results: list[Any], seconds: float) -> None:
-    """The table at the end of a build: one row per track."""
-    from rich.console import Console
-    from rich.table import Table
+#: Columns of the build summary after the locale: (header, justified right).
+_SUMMARY_COLUMNS = (
+    ("voice", False),
+    ("length", True),
+    ("LUFS", True),
+    ("dBTP", True),
+    ("new/cached", True),
+    ("time", True),
+)
 
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("track", "locale", "voice"):
-        table.add_column(column, overflow="fold")
-    for column in ("length", "LUFS", "dBTP", "synth/cached", "time"):
-        table.add_column(column, justify="right", no_wrap=True)
+
+def print_summary(results: list[Any], seconds: float) -> None:
+    """The table at the end of a build: each script's name, then a row per locale.
+
+    Script names stand on lines of their own, so the rows fit an 80-column terminal; every
+    script's rows share one set of column widths, so they line up as one table.
+    """
+    from rich.console import Console
+
     notes: list[str] = []
+    rows: list[tuple[str, list[str]]] = []  # (script, cells)
     for r in results:
         voice = r.voice.spec.label
         if r.voice.fallback:
-            voice += " (fallback)"
-            hint = (
-                r.fallback_hint
-                and f"a fallback voice was used; for the first choice: {r.fallback_hint}"
-            )
+            voice += " *"
+            hint = r.fallback_hint and f"* fallback voice; for the first choice: {r.fallback_hint}"
             if hint and hint not in notes:
                 notes.append(hint)
         if r.filled:
@@ -345,8 +352,7 @@ def print_summary(results: list[Any], seconds: float) -> None:
                 f"{r.job.label}: no usable take for {', '.join(r.filled)}; "
                 "spoken by the --fill-missing voice"
             )
-        table.add_row(
-            r.job.slug,
+        cells = [
             r.job.locale,
             voice,
             clock(r.duration),
@@ -354,9 +360,19 @@ def print_summary(results: list[Any], seconds: float) -> None:
             f"{r.loudness.true_peak_dbtp:.1f}",
             "up to date" if r.up_to_date else f"{r.synthesised}/{r.cached}",
             f"{r.seconds:.1f}s",
-        )
+        ]
+        rows.append((r.job.slug, cells))
+
+    headers = ["locale", *(name for name, _ in _SUMMARY_COLUMNS)]
+    widths = [max(len(h), *(len(c[i]) for _, c in rows)) for i, h in enumerate(headers)]
     console = Console(soft_wrap=True)
-    console.print(table)
+    console.print(_summary_table(headers, widths, []), style="bold")
+    script = None
+    for slug, cells in rows:
+        if slug != script:
+            console.print(slug, highlight=False, style="bold")
+            script = slug
+        console.print(_summary_table(headers, widths, [cells], header=False))
     audio = sum(r.duration for r in results)
     rendered = sum(not r.up_to_date for r in results)
     console.print(
@@ -366,6 +382,23 @@ def print_summary(results: list[Any], seconds: float) -> None:
     )
     for note in notes:
         console.print(note, highlight=False)
+
+
+def _summary_table(
+    headers: list[str], widths: list[int], rows: list[list[str]], *, header: bool = True
+) -> Any:
+    """One block of the build summary: ``rows`` (or the header alone), indented by two, in
+    columns of the given widths."""
+    from rich.padding import Padding
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False, box=None, show_header=header)
+    right = [False, *(justify for _, justify in _SUMMARY_COLUMNS)]
+    for name, width, justify in zip(headers, widths, right, strict=True):
+        table.add_column(name, width=width, no_wrap=True, justify="right" if justify else "left")
+    for cells in rows:
+        table.add_row(*cells)
+    return Padding(table, (0, 0, 0, 2), expand=False)
 
 
 # --------------------------------------------------------------------------- voices

@@ -72,6 +72,36 @@ def test_build_renders_every_track_and_prints_a_summary(project: Path) -> None:
     assert again.stdout.count("up to date") == 3
 
 
+def test_the_summary_lists_each_script_with_its_locales_within_80_columns(
+    project: Path,
+) -> None:
+    # A second script whose British voice is missing, so that a fallback is shown.
+    (project / "voices" / "missing.toml").write_text(
+        '[en-GB]\nengine = "piper"\nmodel = "en_GB-nobody-medium"\n'
+        'fallback = [{ engine = "fake", model = "gb" }]\n\n'
+        '[en-US]\nengine = "fake"\nmodel = "us"\n',
+        encoding="utf-8",
+    )
+    long_name = project / "scripts_src" / "a-rather-long-name-for-an-exercise.md"
+    long_name.write_text(SCRIPT.replace("voice: tones", "voice: missing"), encoding="utf-8")
+    result = invoke("build", "--quiet")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    table = lines[: next(i for i, line in enumerate(lines) if line.startswith("4 tracks"))]
+    assert all(len(line) <= 80 for line in table), result.stdout
+    assert lines[-1].startswith("* fallback voice; for the first choice: voicetrack voices")
+    header = lines[0].split()
+    assert header == ["locale", "voice", "length", "LUFS", "dBTP", "new/cached", "time"]
+    for name in ("a-rather-long-name-for-an-exercise", "settling"):
+        at = lines.index(name)
+        assert [line.split()[0] for line in lines[at + 1 : at + 3]] == ["en-GB", "en-US"]
+    fallback = lines[lines.index("a-rather-long-name-for-an-exercise") + 1]
+    assert "fake:gb *" in fallback and "*" not in lines[lines.index("settling") + 1]
+    # The columns line up across scripts: every row's numbers end at the same place.
+    rows = [line for line in lines if line.startswith("  en-")]
+    assert len({len(row) for row in rows}) == 1
+
+
 def test_build_options_select_locale_and_output_folder(project: Path) -> None:
     result = invoke("build", "-q", "--locale", "en-US", "--out", "elsewhere")
     assert result.exit_code == 0, result.output
