@@ -193,7 +193,11 @@ _locale_option = click.option(
     show_default="one per CPU core, up to 4",
     help="Tracks rendered at once, each in its own process.",
 )
-@click.option("--force", is_flag=True, help="Ignore the cache: synthesise and write everything.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Start from scratch: ignore the cache and the last build; render everything.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars; only errors and the summary.")
 @click.option("--debug", is_flag=True, help="Show diagnostics and full tracebacks.")
 @click.pass_context
