@@ -15,7 +15,7 @@ free because the group wraps every subcommand it invokes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,18 +31,21 @@ EXIT_INVALID_INPUT = 2
 
 
 @contextmanager
-def reporting_errors(debug: bool = False) -> Iterator[None]:
-    """Run a command, reporting pipeline errors on stderr and exiting with their status."""
+def reporting_errors(debug: bool = False, *, keep_going: bool = False) -> Iterator[None]:
+    """Run a command, reporting pipeline errors on stderr and exiting with their status;
+    with ``keep_going`` (a watch), report them and carry on."""
     try:
         yield
     except ScriptError as error:
         report_script_errors(error)
-        raise SystemExit(EXIT_INVALID_INPUT) from None
+        if not keep_going:
+            raise SystemExit(EXIT_INVALID_INPUT) from None
     except PipelineError as error:
         click.echo(f"Error: {error}", err=True)
         if error.hint:
             click.echo(f"Hint: {error.hint}", err=True)
-        raise SystemExit(error.exit_status) from None
+        if not keep_going:
+            raise SystemExit(error.exit_status) from None
     except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
         raise
     except Exception as error:
@@ -53,7 +56,8 @@ def reporting_errors(debug: bool = False) -> Iterator[None]:
             "(rerun with --debug to see the traceback)",
             err=True,
         )
-        raise SystemExit(EXIT_RENDER_FAILED) from None
+        if not keep_going:
+            raise SystemExit(EXIT_RENDER_FAILED) from None
 
 
 def report_script_errors(error: ScriptError) -> None:
@@ -198,6 +202,12 @@ _locale_option = click.option(
     is_flag=True,
     help="Start from scratch: ignore the cache and the last build; render everything.",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="After building, rebuild whenever a script, lexicon or voice profile is saved "
+    "(Ctrl-C stops).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars; only errors and the summary.")
 @click.option("--debug", is_flag=True, help="Show diagnostics and full tracebacks.")
 @click.pass_context
@@ -210,6 +220,7 @@ def build(
     fill_missing: str | None,
     jobs: int,
     force: bool,
+    watch: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -226,8 +237,10 @@ def build(
       voicetrack build scripts_src/body-scan.md --locale en-GB
       voicetrack build --voice narrator-male --jobs 2
       voicetrack build scripts_src/body-scan.md --voice dr-lee --fill-missing narrator
+      voicetrack build --watch --locale en-GB     rebuild on every save
     """
     import time
+    from dataclasses import replace
 
     from pipeline.build import BuildOptions
     from pipeline.build import build as build_tracks
@@ -242,14 +255,58 @@ def build(
         force=force,
         jobs=jobs,
     )
-    started = time.perf_counter()
-    with (
-        reporting_errors(debug),
-        BuildDisplay(quiet) as display,
-        _console_logging(display.progress.console, quiet, debug),
-    ):
-        results = build_tracks(_script_paths(paths), options, display)
-    print_summary(results, time.perf_counter() - started)
+
+    def run_build(options: BuildOptions) -> None:
+        started = time.perf_counter()
+        with (
+            BuildDisplay(quiet) as display,
+            _console_logging(display.progress.console, quiet, debug),
+        ):
+            results = build_tracks(_script_paths(paths), options, display)
+        print_summary(results, time.perf_counter() - started)
+
+    if watch:
+        # --force applies to the first build; the rebuilds are incremental.
+        _watch_builds(
+            paths,
+            lambda: run_build(options),
+            lambda: run_build(replace(options, force=False)),
+            debug,
+        )
+        return
+    with reporting_errors(debug):
+        run_build(options)
+
+
+def _watch_builds(
+    paths: tuple[Path, ...],
+    first_build: Callable[[], None],
+    run_build: Callable[[], None],
+    debug: bool,
+) -> None:
+    """Build, then build again whenever the inputs change, reporting errors (an invalid
+    script included) without stopping, until Ctrl-C."""
+    from pipeline import watch
+    from pipeline.lexicon import display_path
+
+    root = Path.cwd()
+    waiting = "watching scripts, lexicons and voices for changes; Ctrl-C stops"
+
+    def rebuild(changed: list[Path]) -> None:
+        names = [display_path(path, root) for path in changed]
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        click.echo(f"changed: {', '.join(names[:3])}{more}", err=True)
+        with reporting_errors(debug, keep_going=True):
+            run_build()
+        click.echo(waiting, err=True)
+
+    with reporting_errors(debug, keep_going=True):
+        first_build()
+    click.echo(waiting, err=True)
+    try:
+        watch.watch(list(paths) or [DEFAULT_SCRIPTS], root, rebuild)
+    except KeyboardInterrupt:
+        click.echo("stopped watching", err=True)
 
 
 @main.command()
