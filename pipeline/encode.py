@@ -360,17 +360,38 @@ def image_mime(data: bytes) -> str:
 def gapless_info(path: Path | str) -> GaplessInfo | None:
     """Read frame count, encoder delay and padding from the LAME/Info header of an MP3."""
     with open(path, "rb") as stream:
-        head = stream.read(10)
-        offset = 0
-        if head[:3] == b"ID3" and len(head) == 10:
-            # The tag size is four 7-bit bytes ("syncsafe"), after a 10-byte header.
-            size = 0
-            for byte in head[6:10]:
-                size = (size << 7) | (byte & 0x7F)
-            offset = 10 + size + (10 if head[5] & 0x10 else 0)
+        stream.seek(_audio_offset(stream))
+        found = _parse_info_frame(stream.read(_INFO_READ))
+    return found[0] if found else None
+
+
+def set_gapless_padding(path: Path | str, samples: int) -> bool:
+    """Rewrite the padding in the LAME/Info header of ``path`` so that a gapless decoder
+    plays exactly ``samples`` samples; True when the header was changed.
+
+    ffmpeg's muxer records at most one frame of trailing padding (plus the decoder's
+    delay), so when the encoder flushed a frame of padding more, players would hold a
+    few dozen samples of the encoder's tail too. The header's checksum is recomputed as
+    ffmpeg computes it; a header that does not check out as written is left alone.
+    """
+    with open(path, "r+b") as stream:
+        offset = _audio_offset(stream)
         stream.seek(offset)
-        frame = stream.read(2048)
-    return _parse_info_frame(frame)
+        frame = bytearray(stream.read(_INFO_READ))
+        found = _parse_info_frame(bytes(frame))
+        if found is None:
+            return False
+        info, fields_at, crc_at = found
+        if int.from_bytes(frame[crc_at : crc_at + 2], "big") != _tag_crc(frame, crc_at):
+            return False
+        padding = info.frames * info.samples_per_frame - info.encoder_delay - samples
+        if padding == info.padding or not 0 <= padding < 1 << 12:
+            return False
+        frame[fields_at : fields_at + 3] = ((info.encoder_delay << 12) | padding).to_bytes(3, "big")
+        frame[crc_at : crc_at + 2] = _tag_crc(frame, crc_at).to_bytes(2, "big")
+        stream.seek(offset)
+        stream.write(frame[: crc_at + 2])
+    return True
 
 
 # --------------------------------------------------------------------------- internals
@@ -379,13 +400,14 @@ def gapless_info(path: Path | str) -> GaplessInfo | None:
 def _finish(
     temp: Path, path: Path, tags: TrackTags, chapters: Sequence[Chapter], count: int, sr: int
 ) -> EncodeReport:
-    """Tag the encoded temporary file and check its gapless length."""
+    """Correct the gapless length of the encoded temporary file, tag it, and check it."""
+    expected = round(count * SAMPLE_RATE / sr)
+    set_gapless_padding(temp, expected)
     try:
         write_tags(temp, tags, chapters, sr)
     except Exception as exc:  # mutagen raises its own errors and OSError
         raise EncodeError(f"could not tag {path.name}: {exc}") from exc
     gapless = gapless_info(temp)
-    expected = round(count * SAMPLE_RATE / sr)
     if gapless is None:
         log.warning("%s has no LAME header: players may add about 25 ms at the start", path)
     elif gapless.samples != expected:
@@ -393,7 +415,28 @@ def _finish(
     return EncodeReport(path=path, input_samples=count, sample_rate=sr, gapless=gapless)
 
 
-def _parse_info_frame(frame: bytes) -> GaplessInfo | None:
+#: Bytes read from the start of the audio: enough for the LAME/Info header frame.
+_INFO_READ = 2048
+#: ffmpeg checksums the first 190 bytes of the header frame, the checksum field zeroed.
+_TAG_CRC_SPAN = 190
+
+
+def _audio_offset(stream: IO[bytes]) -> int:
+    """Where the audio starts: after an ID3v2 tag, if the file begins with one."""
+    stream.seek(0)
+    head = stream.read(10)
+    if head[:3] != b"ID3" or len(head) < 10:
+        return 0
+    # The tag size is four 7-bit bytes ("syncsafe"), after a 10-byte header.
+    size = 0
+    for byte in head[6:10]:
+        size = (size << 7) | (byte & 0x7F)
+    return 10 + size + (10 if head[5] & 0x10 else 0)
+
+
+def _parse_info_frame(frame: bytes) -> tuple[GaplessInfo, int, int] | None:
+    """The gapless fields of a LAME/Info header frame, with where the delay and padding
+    field and the header's checksum lie in it; None when ``frame`` has no such header."""
     if len(frame) < 4 or frame[0] != 0xFF or frame[1] & 0xE0 != 0xE0:
         return None
     version = (frame[1] >> 3) & 0x3  # 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5
@@ -412,18 +455,32 @@ def _parse_info_frame(frame: bytes) -> GaplessInfo | None:
         frames = int.from_bytes(frame[position : position + 4], "big")
         position += 4
     position += (4 if flags & 0x2 else 0) + (100 if flags & 0x4 else 0) + (4 if flags & 0x8 else 0)
-    # The LAME extension: a 9-byte encoder name, then 12 bytes of settings, then
-    # 12 bits of encoder delay and 12 bits of padding.
-    lame = frame[position : position + 24]
-    if frames is None or len(lame) < 24:
+    # The LAME extension (36 bytes): a 9-byte encoder name, 12 bytes of settings, 12 bits
+    # of encoder delay and 12 of padding, 8 more bytes, and the header's checksum last.
+    lame = frame[position : position + 36]
+    if frames is None or len(lame) < 36:
         return None
     delay_padding = int.from_bytes(lame[21:24], "big")
-    return GaplessInfo(
+    info = GaplessInfo(
         frames=frames,
         samples_per_frame=samples_per_frame,
         encoder_delay=delay_padding >> 12,
         padding=delay_padding & 0xFFF,
     )
+    return info, position + 21, position + 34
+
+
+def _tag_crc(frame: bytes | bytearray, crc_at: int) -> int:
+    """The header checksum as ffmpeg computes it: CRC-16 (ARC) of the first
+    :data:`_TAG_CRC_SPAN` bytes with the checksum field itself taken as zero."""
+    data = bytearray(frame[:_TAG_CRC_SPAN])
+    data[crc_at : crc_at + 2] = b"\0\0"
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
 
 
 def _makeup_db(report: MasterReport, aim_lufs: float) -> float:

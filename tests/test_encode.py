@@ -34,8 +34,10 @@ from pipeline.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from pipeline.encode import (
     MasterHint,
     encode_mp3,
+    encoder_command,
     gapless_info,
     id3_language,
+    set_gapless_padding,
     write_mastered_mp3,
 )
 from pipeline.errors import EncodeError
@@ -194,6 +196,55 @@ def test_atomic_writers_create_folders_and_keep_newlines(tmp_path):
 
 
 # --------------------------------------------------------------------------- the encoded file
+
+
+def plain_encode(samples: np.ndarray, path: Path) -> None:
+    """``samples`` through the encoder command alone: the file as ffmpeg leaves it."""
+    command = encoder_command(SR, path)
+    subprocess.run(command, input=samples.astype("<f4").tobytes(), check=True)
+
+
+def stored_crc(frame: bytes, at: int) -> int:
+    return int.from_bytes(frame[at : at + 2], "big")
+
+
+# One frame is 1152 samples. For these lengths the encoder flushes a frame more than
+# ffmpeg records as padding (it records at most one frame plus the decoder's delay).
+@pytest.mark.parametrize("length", [301_828, 301_850, 301_870, 301_900])
+def test_the_gapless_header_gives_the_exact_length(tmp_path, length):
+    samples = (np.random.default_rng(length).standard_normal(length) * 0.1).astype(np.float32)
+    path = tmp_path / "t.mp3"
+    plain_encode(samples, path)
+    frame = path.read_bytes()[:2048]
+    found = encode_module._parse_info_frame(frame)
+    assert found is not None
+    before, _, crc_at = found
+    # The checksum as ffmpeg wrote it is the one computed here.
+    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == encode_module._tag_crc(
+        frame, crc_at
+    )
+
+    changed = set_gapless_padding(path, length)
+    assert changed == (before.samples != length)
+    after = gapless_info(path)
+    assert after is not None and after.samples == length
+    assert (after.frames, after.encoder_delay) == (before.frames, before.encoder_delay)
+    frame = path.read_bytes()[:2048]
+    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == encode_module._tag_crc(
+        frame, crc_at
+    )
+    assert len(decode(path)) == length  # ffmpeg's decoder reads the header
+
+
+def test_a_header_that_does_not_check_out_is_left_alone(tmp_path):
+    samples = np.zeros(301_850, dtype=np.float32)
+    path = tmp_path / "t.mp3"
+    plain_encode(samples, path)
+    data = bytearray(path.read_bytes())
+    data[160] ^= 0xFF  # inside the LAME extension, before the delay and padding
+    path.write_bytes(bytes(data))
+    assert not set_gapless_padding(path, len(samples))
+    assert path.read_bytes() == bytes(data)
 
 
 def test_mp3_is_44k_mono_cbr_96k_and_gapless(track, tmp_path):
