@@ -72,10 +72,21 @@ def test_changes_are_files_added_removed_or_modified(project: Path) -> None:
     assert changed_files(after, after) == []
 
 
-def test_watch_calls_rebuild_once_the_files_have_settled(project: Path) -> None:
+def test_watch_calls_rebuild_once_the_files_have_settled(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     script = project / "scripts_src" / "settling.md"
     stop = threading.Event()
     calls: list[list[Path]] = []
+    looked = threading.Event()  # the watcher has taken its first snapshot
+    real_snapshot = watch_module.snapshot
+
+    def snapshot_and_tell(files):
+        found = real_snapshot(files)
+        looked.set()
+        return found
+
+    monkeypatch.setattr(watch_module, "snapshot", snapshot_and_tell)
 
     def rebuild(changed: list[Path]) -> None:
         calls.append(changed)
@@ -86,16 +97,17 @@ def test_watch_calls_rebuild_once_the_files_have_settled(project: Path) -> None:
         target=watch, args=([], project, rebuild), kwargs={"interval": 0.05, "stop": stop}
     )
     worker.start()
+    assert looked.wait(20)
     time.sleep(0.2)
     assert calls == []  # nothing changed yet
     touch(script, SCRIPT + "\nOne more line.\n")
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20
     while not calls and time.monotonic() < deadline:
         time.sleep(0.02)
     assert calls == [[script]]
     lexicon = project / "scripts_src" / "lexicon.toml"
     lexicon.write_text('[words]\nCFT = "C F T"\n', encoding="utf-8")
-    worker.join(timeout=5)
+    worker.join(timeout=20)
     assert not worker.is_alive()
     assert calls[1] == [lexicon]
 
