@@ -431,7 +431,7 @@ def print_summary(results: list[Any], seconds: float) -> None:
     script = None
     for slug, cells in rows:
         if slug != script:
-            console.print(slug, highlight=False, style="bold")
+            console.print(slug, highlight=False, markup=False, style="bold")
             script = slug
         console.print(_summary_table(headers, widths, [cells], header=False))
     audio = sum(r.duration for r in results)
@@ -442,7 +442,7 @@ def print_summary(results: list[Any], seconds: float) -> None:
         f"in {seconds:.1f} s"
     )
     for note in notes:
-        console.print(note, highlight=False)
+        console.print(note, highlight=False, markup=False)
 
 
 def _summary_table(
@@ -452,13 +452,14 @@ def _summary_table(
     columns of the given widths."""
     from rich.padding import Padding
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_edge=False, pad_edge=False, box=None, show_header=header)
     right = [False, *(justify for _, justify in _SUMMARY_COLUMNS)]
     for name, width, justify in zip(headers, widths, right, strict=True):
         table.add_column(name, width=width, no_wrap=True, justify="right" if justify else "left")
     for cells in rows:
-        table.add_row(*cells)
+        table.add_row(*(Text(cell) for cell in cells))  # as written, never markup
     return Padding(table, (0, 0, 0, 2), expand=False)
 
 
@@ -482,6 +483,7 @@ def voices(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from pipeline.engines.base import engine_class, engine_names
@@ -498,18 +500,19 @@ def voices(ctx: click.Context) -> None:
         if row.resolved is None:
             speaks = "[red]nothing available[/]"
         else:
-            speaks = row.resolved.label + (" [yellow](fallback)[/]" if row.fallback else "")
+            speaks = escape(row.resolved.label) + (" [yellow](fallback)[/]" if row.fallback else "")
         status = "installed" if first.available else f"missing: {first.spec.label}"
         if row.hint and row.hint not in hints:
             hints.append(row.hint)
-        table.add_row(row.role, row.locale, speaks, chosen.licence if chosen else "", status)
+        licence = chosen.licence if chosen else ""
+        table.add_row(escape(row.role), row.locale, speaks, escape(licence), escape(status))
     console = Console(soft_wrap=True)
     console.print(table)
     console.print("\n[bold]engines[/]")
     for name in engine_names():
-        console.print(f"  {name:10} {engine_class(name).description}")
-    for hint in hints:
-        console.print(f"to get a missing first choice: {hint}")
+        console.print(f"  {name:10} {engine_class(name).description}", markup=False)
+    for hint in hints:  # commands such as pip install 'voicetrack[coqui]': not markup
+        console.print(f"to get a missing first choice: {hint}", markup=False, highlight=False)
 
 
 @voices.command("available")
@@ -521,6 +524,7 @@ def voices_available() -> None:
       voicetrack voices available
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from pipeline.install import available_voices, is_installed
@@ -531,15 +535,8 @@ def voices_available() -> None:
     for voice in available_voices():
         size = f"{voice.size / 1e6:.0f} MB" if voice.size else "?"
         installed = "yes" if is_installed(voice.name) else ""
-        table.add_row(
-            voice.name,
-            voice.engine,
-            voice.locale,
-            size,
-            voice.licence,
-            installed,
-            voice.description,
-        )
+        cells = (voice.name, voice.engine, voice.locale, size, voice.licence, installed)
+        table.add_row(*(escape(cell) for cell in (*cells, voice.description)))
     Console(soft_wrap=True).print(table)
 
 
@@ -579,7 +576,7 @@ def voices_install(names: tuple[str, ...], force: bool) -> None:
 
         for name in names:
             path = install_voice(name, progress=report, force=force)
-            progress.console.print(f"installed {name} -> {path}")
+            progress.console.print(f"installed {name} -> {path}", markup=False)
 
 
 # --------------------------------------------------------------------------- takes

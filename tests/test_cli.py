@@ -102,6 +102,29 @@ def test_the_summary_lists_each_script_with_its_locales_within_80_columns(
     assert len({len(row) for row in rows}) == 1
 
 
+def test_install_commands_are_printed_as_written(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "[coqui]" in a pip command looks like console markup; it must survive as text.
+    import pipeline.engines.coqui as coqui
+
+    monkeypatch.setattr(coqui, "coqui_available", lambda: False)
+    (project / "voices" / "cloned.toml").write_text(
+        '[en-GB]\nengine = "coqui"\nmodel = "tts_models/en/vctk/vits"\nspeaker = "p225"\n'
+        'fallback = [{ engine = "fake", model = "gb" }]\n\n'
+        '[en-US]\nengine = "fake"\nmodel = "us"\n',
+        encoding="utf-8",
+    )
+    listing = invoke("voices")
+    assert listing.exit_code == 0, listing.output
+    assert "to get a missing first choice: pip install 'voicetrack[coqui]'" in listing.stdout
+    result = invoke("build", "-q", "--voice", "cloned", "--locale", "en-GB")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "* fallback voice; for the first choice: pip install 'voicetrack[coqui]'"
+    )
+
+
 def test_build_options_select_locale_and_output_folder(project: Path) -> None:
     result = invoke("build", "-q", "--locale", "en-US", "--out", "elsewhere")
     assert result.exit_code == 0, result.output
