@@ -424,16 +424,10 @@ def print_summary(results: list[Any], seconds: float) -> None:
         ]
         rows.append((r.job.slug, cells))
 
-    headers = ["locale", *(name for name, _ in _SUMMARY_COLUMNS)]
-    widths = [max(len(h), *(len(c[i]) for _, c in rows)) for i, h in enumerate(headers)]
     console = Console(soft_wrap=True)
-    console.print(_summary_table(headers, widths, []), style="bold")
-    script = None
-    for slug, cells in rows:
-        if slug != script:
-            console.print(slug, highlight=False, markup=False, style="bold")
-            script = slug
-        console.print(_summary_table(headers, widths, [cells], header=False))
+    headers = ["locale", *(name for name, _ in _SUMMARY_COLUMNS)]
+    right = [False, *(justify for _, justify in _SUMMARY_COLUMNS)]
+    _print_grouped(console, headers, right, rows)
     audio = sum(r.duration for r in results)
     rendered = sum(not r.up_to_date for r in results)
     console.print(
@@ -445,21 +439,40 @@ def print_summary(results: list[Any], seconds: float) -> None:
         console.print(note, highlight=False, markup=False)
 
 
-def _summary_table(
-    headers: list[str], widths: list[int], rows: list[list[str]], *, header: bool = True
+def _print_grouped(
+    console: Any, headers: list[str], right: list[bool], rows: list[tuple[str, list[str]]]
+) -> None:
+    """``rows`` of (group, cells) as one table whose group names (a script, a voice role)
+    stand on lines of their own above their rows, so that the rows fit a narrow terminal.
+    Cells are printed as written, never as console markup."""
+    widths = [max(len(h), *(len(c[i]) for _, c in rows)) for i, h in enumerate(headers)]
+    console.print(_aligned(headers, widths, right, []), style="bold")
+    group = None
+    for name, cells in rows:
+        if name != group:
+            console.print(name, highlight=False, markup=False, style="bold")
+            group = name
+        console.print(_aligned(headers, widths, right, [cells], header=False))
+
+
+def _aligned(
+    headers: list[str],
+    widths: list[int],
+    right: list[bool],
+    rows: list[list[str]],
+    *,
+    header: bool = True,
 ) -> Any:
-    """One block of the build summary: ``rows`` (or the header alone), indented by two, in
-    columns of the given widths."""
+    """``rows`` (or the header alone) indented by two, in columns of the given widths."""
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
     table = Table(show_edge=False, pad_edge=False, box=None, show_header=header)
-    right = [False, *(justify for _, justify in _SUMMARY_COLUMNS)]
     for name, width, justify in zip(headers, widths, right, strict=True):
         table.add_column(name, width=width, no_wrap=True, justify="right" if justify else "left")
     for cells in rows:
-        table.add_row(*(Text(cell) for cell in cells))  # as written, never markup
+        table.add_row(*(Text(cell) for cell in cells))
     return Padding(table, (0, 0, 0, 2), expand=False)
 
 
@@ -483,36 +496,31 @@ def voices(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
     from pipeline.engines.base import engine_class, engine_names
     from pipeline.voices import describe_voices
 
-    rows = describe_voices(Path.cwd())
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("role", "locale", "speaks with", "licence", "first choice"):
-        table.add_column(column, overflow="fold")
-    hints: list[str] = []
-    for row in rows:
+    statuses = describe_voices(Path.cwd())
+    rows: list[tuple[str, list[str]]] = []
+    missing: list[str] = []
+    for row in statuses:
         chosen = next((c for c in row.choices if c.spec == row.resolved), None)
-        first = row.choices[0]
-        if row.resolved is None:
-            speaks = "[red]nothing available[/]"
-        else:
-            speaks = escape(row.resolved.label) + (" [yellow](fallback)[/]" if row.fallback else "")
-        status = "installed" if first.available else f"missing: {first.spec.label}"
-        if row.hint and row.hint not in hints:
-            hints.append(row.hint)
-        licence = chosen.licence if chosen else ""
-        table.add_row(escape(row.role), row.locale, speaks, escape(licence), escape(status))
+        speaks = "nothing available" if row.resolved is None else row.resolved.label
+        if row.fallback or row.resolved is None:
+            speaks += " *"
+            first = row.choices[0]
+            how = row.hint or first.reason or "not available here"
+            missing.append(f"  {row.role} ({row.locale}) {first.spec.label}: {how}")
+        rows.append((row.role, [row.locale, speaks, chosen.licence if chosen else ""]))
     console = Console(soft_wrap=True)
-    console.print(table)
+    _print_grouped(console, ["locale", "speaks with", "licence"], [False] * 3, rows)
+    if missing:
+        console.print("\n* not the first choice, which is missing here:", highlight=False)
+        for line in missing:  # commands such as pip install 'voicetrack[coqui]': not markup
+            console.print(line, markup=False, highlight=False)
     console.print("\n[bold]engines[/]")
     for name in engine_names():
         console.print(f"  {name:10} {engine_class(name).description}", markup=False)
-    for hint in hints:  # commands such as pip install 'voicetrack[coqui]': not markup
-        console.print(f"to get a missing first choice: {hint}", markup=False, highlight=False)
 
 
 @voices.command("available")

@@ -117,7 +117,10 @@ def test_install_commands_are_printed_as_written(
     )
     listing = invoke("voices")
     assert listing.exit_code == 0, listing.output
-    assert "to get a missing first choice: pip install 'voicetrack[coqui]'" in listing.stdout
+    assert (
+        "  cloned (en-GB) coqui:tts_models/en/vctk/vits: pip install 'voicetrack[coqui]'"
+        in listing.stdout.splitlines()
+    )
     result = invoke("build", "-q", "--voice", "cloned", "--locale", "en-GB")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == (
@@ -196,9 +199,15 @@ def test_pdf_writes_estimated_scripts_without_synthesis(project: Path) -> None:
 def test_voices_lists_project_roles_with_what_they_resolve_to(project: Path) -> None:
     result = invoke("voices")
     assert result.exit_code == 0, result.output
-    lines = [line.split() for line in result.stdout.splitlines()]
-    assert ["tones", "en-GB", "fake:gb", "none"] in [line[:4] for line in lines]
-    assert any(line[:2] == ["narrator", "en-US"] and "hibari:heart" in line for line in lines)
+    lines = result.stdout.splitlines()
+    # Each role on a line of its own, its locales beneath: locale, voice, licence.
+    tones = lines.index("tones")
+    assert [line.split()[:3] for line in lines[tones + 1 : tones + 3]] == [
+        ["en-GB", "fake:gb", "none"],
+        ["en-US", "fake:us", "none"],
+    ]
+    narrator = lines.index("narrator")
+    assert lines[narrator + 2].split()[:2] == ["en-US", "hibari:heart"]
 
 
 def test_every_command_has_help_with_examples() -> None:
