@@ -445,14 +445,13 @@ def _print_grouped(
     """``rows`` of (group, cells) as one table whose group names (a script, a voice role)
     stand on lines of their own above their rows, so that the rows fit a narrow terminal.
     Cells are printed as written, never as console markup."""
+    from itertools import groupby
+
     widths = [max(len(h), *(len(c[i]) for _, c in rows)) for i, h in enumerate(headers)]
     console.print(_aligned(headers, widths, right, []), style="bold")
-    group = None
-    for name, cells in rows:
-        if name != group:
-            console.print(name, highlight=False, markup=False, style="bold")
-            group = name
-        console.print(_aligned(headers, widths, right, [cells], header=False))
+    for name, group in groupby(rows, key=lambda row: row[0]):
+        console.print(name, highlight=False, markup=False, style="bold")
+        console.print(_aligned(headers, widths, right, [cells for _, cells in group], header=False))
 
 
 def _aligned(

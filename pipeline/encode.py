@@ -28,7 +28,7 @@ import queue
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO
 
@@ -52,7 +52,7 @@ from mutagen.id3 import (
 
 from pipeline.atomic import atomic_path
 from pipeline.errors import EncodeError
-from pipeline.ffmpeg import collect_stream, ffmpeg_exe
+from pipeline.ffmpeg import ffmpeg_exe, start_ffmpeg
 from pipeline.master import BlockSink, MasterReport, as_track, master_blocks, measure_file
 from pipeline.model import SAMPLE_RATE, Chapter, Loudness, TrackAudio, TrackTags
 
@@ -159,8 +159,7 @@ class MasterHint:
         if not isinstance(data, dict):
             return None
         try:
-            values = [float(data[name]) for name in ("makeup_db", "level_offset_db")]
-            values.append(float(data["peak_offset_db"]))
+            values = [float(data[field.name]) for field in fields(cls)]
         except (KeyError, TypeError, ValueError):
             return None
         if not all(math.isfinite(v) and abs(v) < 100 for v in values):
@@ -518,20 +517,11 @@ def _encode_master(
 
 def _run_encoder(feed: Callable[[BlockSink], None], sr: int, output: Path, bitrate: str) -> None:
     """Run the encoder, with ``feed`` writing the samples to its input a block at a time."""
-    command = encoder_command(sr, output, bitrate)
-    try:
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-    except OSError as exc:
-        raise EncodeError(f"could not start ffmpeg: {exc}", command=command) from exc
-    assert process.stdin is not None and process.stderr is not None
-    # ffmpeg's messages are read as they come, so a full stderr pipe never stalls it.
-    stderr_chunks: list[bytes] = []
-    reader = threading.Thread(
-        target=collect_stream, args=(process.stderr, stderr_chunks), daemon=True
+    running = start_ffmpeg(
+        encoder_command(sr, output, bitrate), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
     )
-    reader.start()
+    process = running.process
+    assert process.stdin is not None
     # Blocks are written from a thread of its own, a few ahead, so the encoder works on
     # one block while the next is being mastered (with a bare pipe they take turns).
     pending: queue.Queue[bytes | None] = queue.Queue(maxsize=WRITE_AHEAD)
@@ -564,14 +554,8 @@ def _run_encoder(feed: Callable[[BlockSink], None], sr: int, output: Path, bitra
             process.wait()
         with contextlib.suppress(OSError):
             process.stdin.close()
-        reader.join()
     if returncode != 0:
-        raise EncodeError(
-            "ffmpeg could not encode the MP3",
-            command=command,
-            returncode=returncode,
-            stderr=b"".join(stderr_chunks).decode("utf-8", "replace"),
-        )
+        raise running.failure("ffmpeg could not encode the MP3", returncode)
 
 
 def _write_behind(

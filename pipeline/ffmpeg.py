@@ -11,6 +11,7 @@ import functools
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Literal
@@ -77,9 +78,46 @@ def run_ffmpeg(
     return result
 
 
-def collect_stream(stream: IO[bytes], into: list[bytes]) -> None:
-    """Read ``stream`` to its end into ``into`` (run in a thread beside a running ffmpeg,
-    so a full stderr pipe never stalls it), then close it."""
+class RunningFfmpeg:
+    """An ffmpeg started by :func:`start_ffmpeg`, its stderr read as it comes."""
+
+    def __init__(self, command: list[str], process: subprocess.Popen[bytes]) -> None:
+        assert process.stderr is not None
+        self.command = command
+        self.process = process
+        self._stderr: list[bytes] = []
+        self._reader = threading.Thread(
+            target=_collect_stream, args=(process.stderr, self._stderr), daemon=True
+        )
+        self._reader.start()
+
+    def failure(self, message: str, returncode: int) -> EncodeError:
+        """The error for this run having ended with ``returncode``; waits for its stderr."""
+        return EncodeError(
+            message, command=self.command, returncode=returncode, stderr=self.stderr()
+        )
+
+    def stderr(self) -> str:
+        """Everything ffmpeg wrote to stderr (once it has closed it)."""
+        self._reader.join()
+        return b"".join(self._stderr).decode("utf-8", "replace")
+
+
+def start_ffmpeg(
+    command: list[str], *, stdin: int | None = None, stdout: int | None = None
+) -> RunningFfmpeg:
+    """Start ``command`` (an ffmpeg command line) with its stderr read in a thread beside
+    it, so a full stderr pipe never stalls it. Raises :class:`EncodeError` when ffmpeg
+    cannot be started."""
+    try:
+        process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise EncodeError(f"could not start ffmpeg: {exc}", command=command) from exc
+    return RunningFfmpeg(command, process)
+
+
+def _collect_stream(stream: IO[bytes], into: list[bytes]) -> None:
+    """Read ``stream`` to its end into ``into``, then close it."""
     for line in stream:
         into.append(line)
     stream.close()

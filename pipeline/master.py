@@ -40,8 +40,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import firwin, sosfilt
 
-from pipeline.errors import EncodeError
-from pipeline.ffmpeg import collect_stream, ffmpeg_exe, run_ffmpeg
+from pipeline.ffmpeg import ffmpeg_exe, run_ffmpeg, start_ffmpeg
 from pipeline.model import Loudness, TrackAudio
 from pipeline.spool import Spool, Spooled
 
@@ -683,18 +682,10 @@ def decoded_blocks(path: Path | str, sr: int = 44100) -> Iterator[np.ndarray]:
     Raises :class:`EncodeError` with the command, exit status and stderr when ffmpeg fails.
     """
     command = [ffmpeg_exe(), "-hide_banner", *_decoder_args(path, sr), "-f", "f32le", "-"]
-    try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as exc:
-        raise EncodeError(f"could not start ffmpeg: {exc}", command=command) from exc
-    assert process.stdout is not None and process.stderr is not None
-    # Read stderr alongside, so a chatty ffmpeg never stalls on a full pipe, and stdout a
-    # few blocks ahead, so ffmpeg decodes while the last block is measured.
-    stderr_chunks: list[bytes] = []
-    reader = threading.Thread(
-        target=collect_stream, args=(process.stderr, stderr_chunks), daemon=True
-    )
-    reader.start()
+    running = start_ffmpeg(command, stdout=subprocess.PIPE)
+    process = running.process
+    assert process.stdout is not None
+    # stdout is read a few blocks ahead, so ffmpeg decodes while the last block is measured.
     ready: queue.Queue[bytes | None] = queue.Queue(maxsize=READ_AHEAD)
     stop = threading.Event()
     decoder = threading.Thread(target=_read_ahead, args=(process.stdout, ready, stop), daemon=True)
@@ -715,14 +706,8 @@ def decoded_blocks(path: Path | str, sr: int = 44100) -> Iterator[np.ndarray]:
             process.wait()
         decoder.join()
         process.stdout.close()
-        reader.join()
     if returncode != 0:
-        raise EncodeError(
-            "ffmpeg failed",
-            command=command,
-            returncode=returncode,
-            stderr=b"".join(stderr_chunks).decode("utf-8", "replace"),
-        )
+        raise running.failure("ffmpeg failed", returncode)
 
 
 def _decoder_args(path: Path | str, sr: int) -> list[str]:
