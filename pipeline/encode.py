@@ -43,6 +43,7 @@ from mutagen.id3 import (
     TALB,
     TIT2,
     TLAN,
+    TLEN,
     TPE1,
     TRCK,
     CTOCFlags,
@@ -279,11 +280,20 @@ def encoder_command(sr: int, output: Path, bitrate: str = "96k") -> list[str]:
     return list(ffmpeg.compile(sink, cmd=program, overwrite_output=True))
 
 
-def write_tags(path: Path, tags: TrackTags, chapters: Sequence[Chapter], sr: int) -> None:
+def write_tags(
+    path: Path,
+    tags: TrackTags,
+    chapters: Sequence[Chapter],
+    sr: int,
+    length: int | None = None,
+) -> None:
     """Replace the ID3v2 tag of ``path`` with ``tags`` and ``chapters`` (ID3v2.3, which
-    podcast apps and car stereos read more reliably than 2.4)."""
+    podcast apps and car stereos read more reliably than 2.4); ``length`` (samples at
+    ``sr``) is written as the exact duration (TLEN, in milliseconds)."""
     id3 = ID3()
     id3.add(TIT2(encoding=Encoding.UTF8, text=[tags.title]))
+    if length is not None:
+        id3.add(TLEN(encoding=Encoding.UTF8, text=[str(round(length * 1000 / sr))]))
     if tags.album:
         id3.add(TALB(encoding=Encoding.UTF8, text=[tags.album]))
     if tags.track is not None:
@@ -305,9 +315,55 @@ def write_tags(path: Path, tags: TrackTags, chapters: Sequence[Chapter], sr: int
                 data=tags.cover,
             )
         )
-    for frame in chapter_frames(chapters, sr):
+    frames = chapter_frames(chapters, sr)
+    for frame in frames:
         id3.add(frame)
     id3.save(path, v2_version=3)
+    order = [frame.element_id for frame in frames if isinstance(frame, CHAP)]
+    if len(order) > 1:
+        _order_chapter_frames(path, order)
+
+
+def _order_chapter_frames(path: Path, element_ids: Sequence[str]) -> None:
+    """Rewrite the ID3v2.3 tag at the start of ``path`` so its CHAP frames follow each other
+    in the order of ``element_ids`` (time order).
+
+    ffmpeg, and the players built on it, list chapters in the order their frames lie in the
+    file, not by the CTOC or the start times; mutagen writes frames smallest first. The
+    frames keep their bytes and the tag its size: only their order changes.
+    """
+    with open(path, "r+b") as stream:
+        header = stream.read(10)
+        if header[:3] != b"ID3" or header[3] != 3 or header[5] & 0x80:
+            return  # not an ID3v2.3 tag mutagen wrote (unsynchronised tags are not)
+        size = 0
+        for byte in header[6:10]:
+            size = (size << 7) | (byte & 0x7F)
+        body = stream.read(size)
+        frames: list[tuple[bytes, bytes]] = []  # (frame id, whole frame)
+        position = 0
+        while position + 10 <= len(body) and body[position] != 0:
+            frame_size = int.from_bytes(body[position + 4 : position + 8], "big")
+            frames.append(
+                (body[position : position + 4], body[position : position + 10 + frame_size])
+            )
+            position += 10 + frame_size
+        chapters = {
+            _chap_element_id(frame): frame for frame_id, frame in frames if frame_id == b"CHAP"
+        }
+        if sorted(chapters) != sorted(element_ids):
+            return
+        ordered = iter([chapters[element_id] for element_id in element_ids])
+        rewritten = b"".join(
+            next(ordered) if frame_id == b"CHAP" else frame for frame_id, frame in frames
+        )
+        stream.seek(10)
+        stream.write(rewritten)
+
+
+def _chap_element_id(frame: bytes) -> str:
+    """The element ID of a whole CHAP frame: the NUL-terminated string its data starts with."""
+    return frame[10:].split(b"\0", 1)[0].decode("latin-1")
 
 
 def chapter_frames(chapters: Sequence[Chapter], sr: int) -> list[CHAP | CTOC]:
@@ -403,7 +459,7 @@ def _finish(
     expected = round(count * SAMPLE_RATE / sr)
     set_gapless_padding(temp, expected)
     try:
-        write_tags(temp, tags, chapters, sr)
+        write_tags(temp, tags, chapters, sr, count)
     except Exception as exc:  # mutagen raises its own errors and OSError
         raise EncodeError(f"could not tag {path.name}: {exc}") from exc
     gapless = gapless_info(temp)

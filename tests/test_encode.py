@@ -424,7 +424,7 @@ def test_absent_fields_write_no_frames(tmp_path):
     bare = tags(album=None, track=None, artist=None, comment=None, cover=None, cover_mime=None)
     encode_mp3(tone(0.5), SR, path, bare, [])
     id3 = ID3(path)
-    assert sorted(frame[:4] for frame in id3) == ["TIT2", "TLAN"]
+    assert sorted(frame[:4] for frame in id3) == ["TIT2", "TLAN", "TLEN"]  # TLEN: always
 
 
 def test_cover_type_is_sniffed_and_checked(tmp_path):
@@ -525,3 +525,40 @@ def test_interrupt_mid_stream_stops_ffmpeg_and_leaves_the_previous_file(
     assert processes and processes[0].poll() is not None  # ffmpeg did not outlive it
     assert path.read_bytes() == before
     assert leftovers(path.parent) == []
+
+
+def ffmpeg_chapters(path: Path) -> list[tuple[int, int, str]]:
+    """(start ms, end ms, title) of every chapter, in the order ffmpeg's reader (and so
+    ffprobe, mpv and VLC) lists them."""
+    result = run_ffmpeg(["-v", "error", "-i", str(path), "-f", "ffmetadata", "-"])
+    chapters: list[tuple[int, int, str]] = []
+    fields: dict[str, str] = {}
+    for line in [*result.stdout.decode("utf-8").splitlines(), "[END]"]:
+        if line.startswith("[") and fields:
+            chapters.append((int(fields["START"]), int(fields["END"]), fields["title"]))
+            fields = {}
+        if line == "[CHAPTER]":
+            fields = {"title": ""}
+        elif fields and "=" in line:
+            key, _, value = line.partition("=")
+            fields[key] = value
+    return chapters
+
+
+def test_players_list_the_chapters_in_time_order(tmp_path):
+    # mutagen orders frames by size: a long first title would be written last.
+    titles = ["A long opening section with a long title", "Two", "Three"]
+    chapters = [Chapter(title, i * 2 * SR, (i + 1) * 2 * SR) for i, title in enumerate(titles)]
+    path = tmp_path / "chapters.mp3"
+    encode_mp3(tone(6.0), SR, path, tags(), chapters)
+    read = ffmpeg_chapters(path)
+    assert [title for _, _, title in read] == titles
+    starts = [start for start, _, _ in read]
+    assert starts == sorted(starts)
+
+
+def test_the_length_frame_gives_the_exact_duration(tmp_path):
+    path = tmp_path / "length.mp3"
+    samples = tone(2.5)[: SR * 2 + 1234]
+    encode_mp3(samples, SR, path, tags(), [])
+    assert ID3(path)["TLEN"].text == [str(round(len(samples) * 1000 / SR))]
