@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.build import BuildOptions, build, engine_for, load_scripts  # noqa: E402
+from pipeline.check import find_scripts  # noqa: E402
 from pipeline.plan import plan_locale  # noqa: E402
 from pipeline.voices import resolve_voice  # noqa: E402
 
@@ -39,7 +40,7 @@ def timed(fn):
 
 def raw_engine_seconds(project: Path, voice: str | None) -> tuple[float, int]:
     """Call each engine directly on every sentence the build speaks (no cache, no assembly)."""
-    scripts = load_scripts(sorted((project / "scripts_src").glob("*.md")), project)
+    scripts = load_scripts(find_scripts([project / "scripts_src"]), project)
     total = 0.0
     sentences = 0
     for script in scripts:
@@ -60,7 +61,7 @@ def raw_engine_seconds(project: Path, voice: str | None) -> tuple[float, int]:
 def edit_one_sentence(project: Path) -> str:
     """Reword one sentence of the first script (one that is written out whole on one line),
     as a content editor would."""
-    script = sorted((project / "scripts_src").glob("*.md"))[0]
+    script = find_scripts([project / "scripts_src"])[0]
     text = script.read_text(encoding="utf-8")
     plan = plan_locale(load_scripts([script], project)[0], "en-GB")
     for segment in plan.speech:
@@ -88,7 +89,7 @@ def main() -> None:
         options = BuildOptions(
             root=project, out_dir=project / "out", voice=args.voice, jobs=args.jobs
         )
-        paths = sorted((project / "scripts_src").glob("*.md"))
+        paths = find_scripts([project / "scripts_src"])
 
         cold, cold_s = timed(lambda: build(paths, options))
         audio_s = sum(r.duration for r in cold)

@@ -461,7 +461,8 @@ def build_key(
     parts = {
         "voicetrack": __version__,
         "render_format": RENDER_FORMAT,
-        "meta": repr(meta),
+        # The page's tags and text do not shape the audio: editing them re-renders nothing.
+        "meta": repr(replace(meta, techniques=(), about=None)),
         "locale": plan.locale,
         "sections": repr(plan.sections),
         "items": repr(plan.items),

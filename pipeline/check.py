@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline.errors import ScriptError, SourceError
 from pipeline.estimate import estimate_times, word_count
 from pipeline.model import LocalePlan, Script
-from pipeline.parse import load_script
+from pipeline.parse import is_script_name, load_script
 from pipeline.plan import plan_script
 
 DEFAULT_SCRIPTS = Path("scripts_src")
@@ -21,12 +21,12 @@ DEFAULT_SCRIPTS = Path("scripts_src")
 
 def find_scripts(paths: Iterable[Path] = ()) -> list[Path]:
     """The script files named by ``paths``: files as given, folders as their ``*.md`` files
-    in name order. No paths means the ``scripts_src/`` folder. Raises FileNotFoundError for
-    a path that does not exist."""
+    in name order (not the ``*.about.md`` page texts beside them). No paths means the
+    ``scripts_src/`` folder. Raises FileNotFoundError for a path that does not exist."""
     found: list[Path] = []
     for path in list(paths) or [DEFAULT_SCRIPTS]:
         if path.is_dir():
-            found += sorted(p for p in path.glob("*.md") if p.is_file())
+            found += sorted(p for p in path.glob("*.md") if p.is_file() and is_script_name(p))
         elif path.is_file():
             found.append(path)
         else:

@@ -49,6 +49,8 @@ class FrontMatter:
     speak_headings: bool = False
     loudness: float = -16.0
     cover: str | None = None  # as written: relative to the script's folder
+    techniques: tuple[str, ...] = ()  # tags on the resource page
+    about: str | None = None  # the page text, as written; None: <slug>.about.md if it exists
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ BREAK_STRENGTHS = {
 ESCAPABLE = frozenset("[]{}|*_<\\")
 FRONT_MATTER_KEYS = tuple(f.name for f in fields(FrontMatter))
 COVER_SUFFIXES = (".jpg", ".jpeg", ".png")
+ABOUT_SUFFIX = ".about.md"  # <slug>.about.md beside a script is its page text, not a script
 
 
 # --------------------------------------------------------------------------- entry points
@@ -90,6 +91,8 @@ def load_script(path: Path, root: Path) -> Script:
         problem = cover_problem(script.meta.cover, path.parent, root)
         if problem:
             errors.append(SourceError(shown, line, col, problem))
+    if script is not None:
+        errors.extend(_about_errors(script, path, root, positions))
     if errors or script is None:
         raise ScriptError(errors)
     return script
@@ -103,6 +106,51 @@ def cover_problem(cover: str, script_dir: Path, root: Path) -> str | None:
     if not resolved.is_file():
         return f"cover image {cover} not found"
     return None
+
+
+def is_script_name(path: PurePath) -> bool:
+    """False for a page text (``<slug>.about.md``), which sits beside the scripts."""
+    return not path.name.endswith(ABOUT_SUFFIX)
+
+
+def about_file(script: Script, root: Path) -> Path | None:
+    """The page text of ``script``: its ``about:`` file, else ``<slug>.about.md`` beside the
+    script if there is one, else None."""
+    folder = (root / script.path).parent
+    if script.meta.about is not None:
+        return folder / script.meta.about
+    default = folder / f"{script.slug}{ABOUT_SUFFIX}"
+    return default if default.is_file() else None
+
+
+def _about_errors(
+    script: Script, path: Path, root: Path, positions: dict[str, tuple[int, int]]
+) -> list[SourceError]:
+    """A named ``about:`` file must exist inside the root and be UTF-8; a problem is reported
+    on the ``about:`` line (or, for the default file, in that file)."""
+    shown = display_path(path, root)
+    about = script.meta.about
+    target = about_file(script, root)
+    if target is None:
+        return []
+    if about is not None:
+        line, col = positions["about"]
+        resolved = target.resolve()
+        if not resolved.is_relative_to(root.resolve()):
+            return [SourceError(shown, line, col, f"about {about} is outside the project root")]
+        if not resolved.is_file():
+            return [SourceError(shown, line, col, f"about file {about} not found")]
+    try:
+        _read_text(target, display_path(target, root))
+    except ScriptError as error:
+        if about is None:
+            return list(error.errors)
+        problem = error.errors[0]
+        where = f"line {problem.line}, column {problem.col}"
+        return [
+            SourceError(shown, line, col, f"about file {about} is {problem.message} at {where}")
+        ]
+    return []
 
 
 def _read_text(path: Path, shown: str) -> str:
@@ -425,6 +473,27 @@ def _cover_value(key: str, value: _Scalar | _List) -> str:
     return path
 
 
+def _techniques_value(key: str, value: _Scalar | _List) -> tuple[str, ...]:
+    items = value.items if isinstance(value, _List) else [_scalar(key, value)]
+    names: list[str] = []
+    for item in items:
+        name = " ".join(item.text.split())
+        if not name:
+            raise _Problem("a technique cannot be empty", item.offset)
+        if name.casefold() in (n.casefold() for n in names):
+            raise _Problem(f"technique {name!r} is listed twice", item.offset)
+        names.append(name)
+    return tuple(names)
+
+
+def _about_value(key: str, value: _Scalar | _List) -> str:
+    scalar = _scalar(key, value)
+    path = scalar.text.strip()
+    if PurePath(path).is_absolute() or re.match(r"[A-Za-z]:[\\/]", path):
+        raise _Problem("about must be a path relative to the script's folder", scalar.offset)
+    return path
+
+
 _Converter = Callable[[str, "_Scalar | _List"], object]
 _CONVERTERS: dict[str, _Converter] = {
     "title": _text_value,
@@ -444,6 +513,8 @@ _CONVERTERS: dict[str, _Converter] = {
     "speak_headings": _boolean_value,
     "loudness": _loudness_value,
     "cover": _cover_value,
+    "techniques": _techniques_value,
+    "about": _about_value,
 }
 assert set(_CONVERTERS) == set(FRONT_MATTER_KEYS), "every front-matter key needs a converter"
 
@@ -1075,45 +1146,69 @@ def _is_duration(text: str) -> bool:
 
 def _resolve_emphasis(nodes: list[str | _Delimiter | Inline]) -> list[str | Inline]:
     """Pair emphasis markers: each closer takes the nearest opener of the same character;
-    markers left between a pair, and markers without a partner, are literal text."""
-    nodes = list(nodes)
-    closer_index = 0
-    while closer_index < len(nodes):
-        closer = nodes[closer_index]
-        if not (isinstance(closer, _Delimiter) and closer.can_close and closer.count):
-            closer_index += 1
-            continue
-        opener_index = _find_opener(nodes, closer_index)
-        if opener_index < 0:
-            closer_index += 1
-            continue
-        opener = nodes[opener_index]
-        assert isinstance(opener, _Delimiter)
+    markers left between a pair, and markers without a partner, are literal text.
+
+    Linear in the number of nodes, as CommonMark's delimiter algorithm is: nodes move into
+    an Emphasis once, the openers a search passes over are taken into the pair it finds,
+    and a search that finds nothing leaves a floor that later searches of its kind stop at.
+    """
+    out: list[str | _Delimiter | Inline] = []
+    openers: dict[str, list[int]] = {"*": [], "_": []}  # indexes into ``out``, in order
+    floors: dict[tuple[str, bool, int], int] = {}  # closer kind -> openers below: no partner
+    for node in nodes:
+        if isinstance(node, _Delimiter):
+            if node.can_close:
+                _close(node, out, openers, floors)
+            if node.can_open and node.count:
+                openers[node.char].append(len(out))
+        out.append(node)
+    return _literal_delimiters(out)
+
+
+def _close(
+    closer: _Delimiter,
+    out: list[str | _Delimiter | Inline],
+    openers: dict[str, list[int]],
+    floors: dict[tuple[str, bool, int], int],
+) -> None:
+    """Pair ``closer`` with the openers before it while it has markers left."""
+    stack = openers[closer.char]
+    kind = (closer.char, closer.can_open, closer.length % 3)
+    while closer.count:
+        floor = floors.get(kind, 0)
+        found = next(
+            (
+                k
+                for k in range(len(stack) - 1, floor - 1, -1)
+                if not _multiple_of_three(_opener_at(out, stack[k]), closer)
+            ),
+            None,
+        )
+        if found is None:
+            floors[kind] = len(stack)
+            return
+        at = stack[found]
+        opener = _opener_at(out, at)
         use = 2 if closer.char == "*" and opener.count >= 2 and closer.count >= 2 else 1
-        inner = _literal_delimiters(nodes[opener_index + 1 : closer_index])
-        marker = "**" if use == 2 else closer.char
-        emphasis = Emphasis(marker, _finish(inner))  # type: ignore[arg-type]
+        inner = _literal_delimiters(out[at + 1 :])
+        del out[at + 1 :]
+        del stack[found + 1 :]
+        for other in openers.values():  # openers inside the pair are literal now
+            while other and other[-1] > at:
+                other.pop()
         opener.count -= use
         closer.count -= use
-        nodes[opener_index + 1 : closer_index] = [emphasis]
-        closer_index = opener_index + 2
-    return _literal_delimiters(nodes)
+        if not opener.count:
+            stack.pop()
+        for key in floors:  # a floor never stands above openers pushed after it
+            floors[key] = min(floors[key], len(openers[key[0]]))
+        out.append(Emphasis("**" if use == 2 else closer.char, _finish(inner)))  # type: ignore[arg-type]
 
 
-def _find_opener(nodes: list[str | _Delimiter | Inline], before: int) -> int:
-    closer = nodes[before]
-    assert isinstance(closer, _Delimiter)
-    for index in range(before - 1, -1, -1):
-        node = nodes[index]
-        if (
-            isinstance(node, _Delimiter)
-            and node.char == closer.char
-            and node.can_open
-            and node.count
-            and not _multiple_of_three(node, closer)
-        ):
-            return index
-    return -1
+def _opener_at(out: list[str | _Delimiter | Inline], index: int) -> _Delimiter:
+    opener = out[index]
+    assert isinstance(opener, _Delimiter)
+    return opener
 
 
 def _multiple_of_three(opener: _Delimiter, closer: _Delimiter) -> bool:

@@ -8,6 +8,7 @@ paragraph, markup characters in text escaped, and pause tags as they were writte
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields, replace
 from typing import Any
 
@@ -81,12 +82,18 @@ def _value(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
-        return "[" + ", ".join(value) + "]"
+        return "[" + ", ".join(_list_item(item) for item in value) + "]"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         return plain_decimal(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _list_item(item: str) -> str:
+    if re.fullmatch(r"[\w][\w .-]*", item) and item == item.strip():
+        return item
+    return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def without_positions(script: Script) -> Script:

@@ -278,6 +278,10 @@ def front_matters(draw: st.DrawFn) -> FrontMatter:
         speak_headings=draw(st.booleans()),
         loudness=draw(st.floats(min_value=-70, max_value=0)),
         cover=draw(st.sampled_from([None, "cover.png", "../art/cover.JPG"])),
+        techniques=draw(
+            st.sampled_from([(), ("breathing",), ("compassion-focused therapy", 'imagery, "safe"')])
+        ),
+        about=draw(st.sampled_from([None, "about/page.md"])),
     )
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.check import find_scripts
 from pipeline.model import (
     Emphasis,
     FrontMatter,
@@ -21,7 +22,7 @@ from pipeline.parse import load_script, parse_script
 from pipeline.printer import escape, print_inlines, print_script, without_positions
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = sorted((ROOT / "scripts_src").glob("*.md"))
+SAMPLES = find_scripts([ROOT / "scripts_src"])
 
 
 def test_escape_covers_every_markup_character():

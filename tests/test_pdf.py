@@ -22,6 +22,7 @@ try:
 except ImportError:  # only the rendering to PNG needs it
     pdfium = None
 
+from pipeline.check import find_scripts
 from pipeline.estimate import estimate_times
 from pipeline.model import (
     Emphasis,
@@ -918,7 +919,7 @@ def test_a_parsed_script_as_a_recording_sheet(real_project: Path, tmp_path: Path
         render_png(out, "recording-sheet.en-GB")
 
 
-SCRIPTS = sorted((ROOT / "scripts_src").glob("*.md"))
+SCRIPTS = find_scripts([ROOT / "scripts_src"])
 
 
 @pytest.mark.parametrize("script_path", SCRIPTS, ids=[p.stem for p in SCRIPTS])

@@ -12,12 +12,13 @@ import pytest
 from click.testing import CliRunner
 from mutagen.id3 import ID3
 
+from pipeline.check import find_scripts
 from pipeline.cli import main
 from pipeline.parse import load_script
 from pipeline.plan import plan_locale
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "scripts_src").glob("*.md"))
+SCRIPTS = find_scripts([ROOT / "scripts_src"])
 
 
 @pytest.fixture(scope="module")
