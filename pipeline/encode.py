@@ -319,9 +319,8 @@ def write_tags(
     for frame in frames:
         id3.add(frame)
     id3.save(path, v2_version=3)
-    order = [frame.element_id for frame in frames if isinstance(frame, CHAP)]
-    if len(order) > 1:
-        _order_chapter_frames(path, order)
+    if len(chapters) > 1:
+        _order_chapter_frames(path, chapter_ids(len(chapters)))
 
 
 def _order_chapter_frames(path: Path, element_ids: Sequence[str]) -> None:
@@ -370,7 +369,7 @@ def chapter_frames(chapters: Sequence[Chapter], sr: int) -> list[CHAP | CTOC]:
     """CHAP frames (times in ms, titled) plus the ordered top-level CTOC that lists them."""
     if not chapters:
         return []
-    ids = [f"chp{index}" for index in range(len(chapters))]
+    ids = chapter_ids(len(chapters))
     frames: list[CHAP | CTOC] = [
         CHAP(
             element_id=element_id,
@@ -392,6 +391,11 @@ def chapter_frames(chapters: Sequence[Chapter], sr: int) -> list[CHAP | CTOC]:
         )
     )
     return frames
+
+
+def chapter_ids(count: int) -> list[str]:
+    """The element IDs of ``count`` chapters, in time order."""
+    return [f"chp{index}" for index in range(count)]
 
 
 def id3_language(locale: str) -> str:
