@@ -83,6 +83,11 @@ ENCODED_TOLERANCE_LU = 0.3
 #: How much quieter LAME makes a mono stream at 128 kbps and below (measured: about
 #: 0.45 dB); the first attempt aims this much higher so it usually lands on target.
 LAME_LEVEL_LOSS_DB = 0.4
+#: What the outputs promise (SCRIPT_FORMAT.md): integrated loudness within this of the
+#: target. A track still further off after every attempt is a failed render.
+PROMISED_TOLERANCE_LU = 1.0
+#: ffmpeg reports true peak in tenths of a dB: a reading this far over the limit is a miss.
+PEAK_SLACK_DB = 0.05
 #: Extra distance kept from the true-peak limit after a miss.
 PEAK_GUARD_DB = 0.2
 ENCODE_ATTEMPTS = 3
@@ -197,7 +202,9 @@ def write_mastered_mp3(
     0.45 dB, and its quantisation noise can push true peaks up, more so for full-band
     audio. So the encoded file is measured (ffmpeg's ebur128), and when it misses, the
     track is mastered again with the target and ceiling corrected by what was measured,
-    and encoded again. Tags are written last, then the file is renamed into place.
+    and encoded again. Tags are written last, then the file is renamed into place. A track
+    still more than :data:`PROMISED_TOLERANCE_LU` off target, or over the peak limit, after
+    :data:`ENCODE_ATTEMPTS` encodes raises :class:`EncodeError`, and ``path`` is untouched.
 
     The master streams straight into the encoder and the encoded file is measured as it
     is decoded, so an hour-long track never exists whole in memory, before or after.
@@ -227,16 +234,14 @@ def write_mastered_mp3(
             if on_target or not math.isfinite(master_report.input_lufs):
                 break
             if attempts == ENCODE_ATTEMPTS:
-                log.warning(
-                    "%s: encoded at %.1f LUFS and %.1f dBTP after %d attempts "
-                    "(target %.1f LUFS, limit %.1f dBTP)",
-                    path.name,
-                    loudness.integrated_lufs,
-                    loudness.true_peak_dbtp,
-                    attempts,
-                    target_lufs,
-                    true_peak_limit,
+                landed = (
+                    f"{path.name}: encoded at {loudness.integrated_lufs:.1f} LUFS and "
+                    f"{loudness.true_peak_dbtp:.1f} dBTP after {attempts} attempts "
+                    f"(target {target_lufs:.1f} LUFS, limit {true_peak_limit:.1f} dBTP)"
                 )
+                if abs(loudness_error) > PROMISED_TOLERANCE_LU or peak_excess > PEAK_SLACK_DB:
+                    raise EncodeError(landed)
+                log.warning("%s", landed)  # within what the outputs promise
                 break
             log.debug(
                 "%s encoded at %.1f LUFS, %.1f dBTP; mastering again",

@@ -562,3 +562,14 @@ def test_the_length_frame_gives_the_exact_duration(tmp_path):
     samples = tone(2.5)[: SR * 2 + 1234]
     encode_mp3(samples, SR, path, tags(), [])
     assert ID3(path)["TLEN"].text == [str(round(len(samples) * 1000 / SR))]
+
+
+def test_a_track_that_misses_its_loudness_after_every_attempt_is_a_failure(tmp_path, monkeypatch):
+    # One attempt only, aimed 4 LU too loud by a stale hint: the encoded file misses the
+    # target by far more than the promised 1 LU, and nothing is written.
+    monkeypatch.setattr(encode_module, "ENCODE_ATTEMPTS", 1)
+    stale = MasterHint(makeup_db=0.0, level_offset_db=4.0, peak_offset_db=0.0)
+    path = tmp_path / "missed.mp3"
+    with pytest.raises(EncodeError, match=r"missed\.mp3: encoded at -1[23]\.\d LUFS"):
+        write_mastered_mp3(speech_like(8, seed=3), SR, path, tags(), [], hint=stale)
+    assert not path.exists() and leftovers(tmp_path) == []
