@@ -208,6 +208,12 @@ _locale_option = click.option(
     help="After building, rebuild whenever a script, lexicon or voice profile is saved "
     "(Ctrl-C stops).",
 )
+@click.option(
+    "--listen",
+    "listen_after",
+    is_flag=True,
+    help="Then transcribe each track and check it says its script (as voicetrack listen).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars; only errors and the summary.")
 @click.option("--debug", is_flag=True, help="Show diagnostics and full tracebacks.")
 @click.pass_context
@@ -221,6 +227,7 @@ def build(
     jobs: int,
     force: bool,
     watch: bool,
+    listen_after: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -238,6 +245,7 @@ def build(
       voicetrack build --voice narrator-male --jobs 2
       voicetrack build scripts_src/body-scan.md --voice dr-lee --fill-missing narrator
       voicetrack build --watch --locale en-GB     rebuild on every save
+      voicetrack build --listen                   check the voice said the scripts
     """
     import time
     from dataclasses import replace
@@ -264,6 +272,8 @@ def build(
         ):
             results = build_tracks(_script_paths(paths), options, display)
         print_summary(results, time.perf_counter() - started)
+        if listen_after:
+            _listen_and_report(paths, options.out_dir, options.locales, None, None)
 
     if watch:
         # --force applies to the first build; the rebuilds are incremental.
@@ -329,6 +339,126 @@ def pdf(paths: tuple[Path, ...], out_dir: Path, locales: tuple[str, ...]) -> Non
     options = BuildOptions(root=Path.cwd(), out_dir=out_dir, locales=locales)
     for path in write_pdfs(_script_paths(paths), options):
         click.echo(f"wrote {path}")
+
+
+_model_option = click.option(
+    "--model",
+    metavar="NAME|PATH",
+    help="Speech-recognition model: a name (default tiny.en) or a CTranslate2 model folder.",
+)
+
+
+@main.command()
+@_paths_argument
+@_out_option
+@_locale_option
+@_model_option
+@click.option(
+    "--fail-above",
+    type=click.FloatRange(0, 100),
+    metavar="PCT",
+    help="Exit with status 1 when a track's word error rate is above PCT percent.",
+)
+@click.option(
+    "--flag-above",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    show_default=True,
+    metavar="PCT",
+    help="Flag a sentence (shown heard against meant) when its word error rate is above PCT.",
+)
+def listen(
+    paths: tuple[Path, ...],
+    out_dir: Path,
+    locales: tuple[str, ...],
+    model: str | None,
+    fail_above: float | None,
+    flag_above: float,
+) -> None:
+    """Transcribe built tracks and check that the voice said what the script says.
+
+    Needs the listen extra: pip install 'voicetrack[listen]'. PATHS are script files or
+    folders of them (default: scripts_src/); each built track of theirs is transcribed
+    (an unchanged one only once), and its word error rate is reported per track and per
+    sentence in a table and in out/<slug>/<slug>.<locale>.listen.json.
+
+    \b
+    Examples:
+      voicetrack listen
+      voicetrack listen scripts_src/body-scan.md --locale en-GB --fail-above 5
+      voicetrack listen --model small.en
+    """
+    _listen_and_report(paths, out_dir, locales, model, fail_above, flag_above)
+
+
+def _listen_and_report(
+    paths: tuple[Path, ...],
+    out_dir: Path,
+    locales: tuple[str, ...],
+    model: str | None,
+    fail_above: float | None,
+    flag_above: float = 0.0,
+) -> None:
+    from rich.console import Console
+
+    from pipeline.build import load_scripts
+    from pipeline.listen import ListenOptions
+    from pipeline.listen import listen as listen_tracks
+
+    options = ListenOptions(
+        root=Path.cwd(),
+        out_dir=out_dir,
+        locales=locales,
+        model=model,
+        flag_above=flag_above / 100,
+    )
+    scripts = load_scripts(_script_paths(paths), options.root)
+    with Console(stderr=True).status("listening") as status:
+        checks = listen_tracks(
+            scripts, options, progress=lambda label: status.update(f"listening to {label}")
+        )
+    failed = print_listen_table(checks, fail_above)
+    if failed:
+        click.echo(
+            f"{len(failed)} track{'s' * (len(failed) != 1)} above {fail_above:g}% word "
+            f"error rate: {', '.join(failed)}",
+            err=True,
+        )
+        raise SystemExit(EXIT_RENDER_FAILED)
+
+
+def print_listen_table(checks: list[Any], fail_above: float | None) -> list[str]:
+    """The listen table (a row per track), each track's flagged sentences and suggestions
+    beneath; returns the labels of the tracks above ``fail_above`` percent."""
+    from rich.console import Console
+
+    from pipeline.listen import format_report
+
+    rows: list[tuple[str, list[str]]] = []
+    failed = []
+    for check in checks:
+        over = fail_above is not None and check.wer * 100 > fail_above
+        if over:
+            failed.append(f"{check.slug} {check.locale}")
+        cells = [
+            check.locale,
+            check.model,
+            str(check.words),
+            f"{check.wer:.1%}",
+            str(len(check.flagged)),
+            ("FAIL" if over else "ok") + ("" if check.transcribed else " (cached)"),
+        ]
+        rows.append((check.slug, cells))
+    console = Console(soft_wrap=True)
+    headers = ["locale", "model", "words", "WER", "flagged", "result"]
+    _print_grouped(console, headers, [False, False, True, True, True, False], rows)
+    for check in checks:
+        lines = format_report(check)
+        if lines:
+            console.print(f"{check.slug} {check.locale}", style="bold", markup=False)
+            for line in lines:
+                console.print(line, markup=False, highlight=False)
+    return failed
 
 
 class BuildDisplay:
@@ -520,6 +650,11 @@ def voices(ctx: click.Context) -> None:
     console.print("\n[bold]engines[/]")
     for name in engine_names():
         console.print(f"  {name:10} {engine_class(name).description}", markup=False)
+    from pipeline.listen.recognise import describe_default_model
+
+    model, licence, where = describe_default_model(Path.cwd())
+    console.print("\n[bold]listening[/] (voicetrack listen)")
+    console.print(f"  {model}  licence: {licence}\n  {where}", markup=False, highlight=False)
 
 
 @voices.command("available")
@@ -765,6 +900,119 @@ def takes_sheet(
         plan, role, root=Path.cwd(), out_dir=out_dir, guide_voice=guide_voice if guide else None
     ):
         click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--trusted-proxy",
+    metavar="ADDRESS",
+    help="The reverse proxy's address: its X-Forwarded-For/-Proto are believed.",
+)
+def serve(host: str, port: int, trusted_proxy: str | None) -> None:
+    """Serve the published site and the therapist area (needs the web extra).
+
+    Run it in the project folder after voicetrack publish. Therapists sign in (accounts
+    come from voicetrack users add) and send a track to a client as an expiring link by
+    email. Data lives in instance/; see docs/serve.md for HTTPS behind a reverse proxy.
+
+    \b
+    Examples:
+      voicetrack serve
+      voicetrack serve --port 8080
+      voicetrack serve --host 127.0.0.1 --trusted-proxy 127.0.0.1
+    """
+    from pipeline.web import require_web
+
+    require_web()
+    from pipeline.web.server import serve as run_server
+
+    run_server(Path.cwd(), host=host, port=port, trusted_proxy=trusted_proxy, announce=click.echo)
+
+
+@main.group()
+def users() -> None:
+    """Therapist accounts of voicetrack serve (needs the web extra).
+
+    \b
+    Examples:
+      voicetrack users add therapist@example.org
+      voicetrack users list
+      voicetrack users remove therapist@example.org
+    """
+
+
+def _prepared_web() -> None:
+    from pipeline.web import require_web
+
+    require_web()
+    from pipeline.web.server import prepare
+
+    prepare(Path.cwd())
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(email: str, password_stdin: bool) -> None:
+    """Add a therapist's account; the password is asked for (or read from stdin).
+
+    \b
+    Examples:
+      voicetrack users add therapist@example.org
+      printf '%s\\n' "$PASSWORD" | voicetrack users add therapist@example.org --password-stdin
+    """
+    _prepared_web()
+    from pipeline.web.accounts.users import add_user
+
+    if password_stdin:
+        import sys
+
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    click.echo(f"added {add_user(email, password)}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List the therapists' accounts.
+
+    \b
+    Examples:
+      voicetrack users list
+    """
+    _prepared_web()
+    from pipeline.web.accounts.users import list_users
+
+    accounts = list_users()
+    if not accounts:
+        click.echo("no accounts yet: add one with voicetrack users add EMAIL")
+    for account in accounts:
+        last = account.last_sign_in.strftime("%Y-%m-%d %H:%M") if account.last_sign_in else "never"
+        click.echo(
+            f"{account.email}  added {account.joined:%Y-%m-%d}  last signed in {last}  "
+            f"{account.shares} share{'s' * (account.shares != 1)}"
+        )
+
+
+@users.command("remove")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def users_remove(email: str, yes: bool) -> None:
+    """Remove a therapist's account, with its shares (their links stop working).
+
+    \b
+    Examples:
+      voicetrack users remove therapist@example.org
+    """
+    _prepared_web()
+    from pipeline.web.accounts.users import remove_user
+
+    if not yes:
+        click.confirm(f"Remove {email} and every link it sent?", abort=True)
+    click.echo(f"removed {remove_user(email)}")
 
 
 @contextmanager

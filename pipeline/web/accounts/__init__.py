@@ -1,0 +1,1 @@
+"""Therapist accounts: signing in and out (passwords hashed with Argon2, failures throttled)."""

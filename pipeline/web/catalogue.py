@@ -1,0 +1,68 @@
+"""What the server offers: the published site's resources, read as the static publisher
+reads them (``pipeline.site.context.load_site``), and the MP3 file of each track.
+
+A track's file is looked up by the slug and locale of a resource the site lists, never by
+joining a path from the request, so no URL can reach outside ``out/site/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One locale of a resource, as the send form and a share need it."""
+
+    locale: str
+    language: str  # "English (GB)"
+    mp3: str  # the file name inside out/site/<slug>/
+
+
+@dataclass(frozen=True)
+class Resource:
+    slug: str
+    title: str
+    tracks: tuple[Offer, ...]
+    page: Any  # the site's ResourcePage, for the templates
+
+    def track(self, locale: str) -> Offer | None:
+        return next((t for t in self.tracks if t.locale == locale), None)
+
+
+def site() -> Any:
+    """The site's context, as ``voicetrack publish`` last wrote it."""
+    from pipeline.site.context import load_site
+
+    root: Path = settings.ROOT
+    return load_site(root, root / "out")
+
+
+def resources() -> list[Resource]:
+    return [_resource(page) for page in site().resources]
+
+
+def resource(slug: str) -> Resource | None:
+    return next((r for r in resources() if r.slug == slug), None)
+
+
+def track_file(slug: str, locale: str) -> Path | None:
+    """The published MP3 of a resource's locale, if the site lists it and it exists."""
+    found = resource(slug)
+    offer = found.track(locale) if found else None
+    if offer is None:
+        return None
+    folder: Path = settings.SITE_DIR
+    path = (folder / found.slug / offer.mp3).resolve()  # type: ignore[union-attr]
+    if not path.is_relative_to(folder.resolve()) or not path.is_file():
+        return None
+    return path
+
+
+def _resource(page: Any) -> Resource:
+    offers = tuple(Offer(t.locale, t.language, t.mp3) for t in page.tracks)
+    return Resource(slug=page.slug, title=page.title, tracks=offers, page=page)
