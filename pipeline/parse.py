@@ -609,6 +609,7 @@ class _Run:
     escaped: list[bool]
     raw: list[str]
     pos: list[tuple[int, int]]
+    _found: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_lines(cls, pieces: list[tuple[_Line, int, int]]) -> _Run:
@@ -658,7 +659,28 @@ class _Run:
 
     def find(self, targets: str, start: int = 0, end: int | None = None) -> int:
         """Index of the first unescaped character of ``targets`` from ``start``, or -1."""
-        stop = len(self.chars) if end is None else end
+        if end is not None:
+            return self._scan(targets, start, end)
+        # Searches to the end remember what they found, so that a construct repeated
+        # without its closing character (``[a](`` a thousand times) is not quadratic.
+        known = self._found.get(targets)
+        if known is not None and known[0] <= start and (known[1] < 0 or start <= known[1]):
+            return known[1]
+        found = self._scan(targets, start, len(self.chars))
+        self._found[targets] = (start, found)
+        return found
+
+    def find_text(self, text: str, start: int) -> int:
+        """Index of ``text`` (escaped or not) from ``start``, or -1; remembered as find is."""
+        key = "\0" + text
+        known = self._found.get(key)
+        if known is not None and known[0] <= start and (known[1] < 0 or start <= known[1]):
+            return known[1]
+        found = self.chars.find(text, start)
+        self._found[key] = (start, found)
+        return found
+
+    def _scan(self, targets: str, start: int, stop: int) -> int:
         for i in range(start, stop):
             if self.chars[i] in targets and not self.escaped[i]:
                 return i
@@ -761,6 +783,7 @@ class _Delimiter:
 
 
 _ENTITY = re.compile(r"&(#\d+|#[xX][\da-fA-F]+|[A-Za-z][A-Za-z\d]*);")
+_ELEMENT_NAME = re.compile(r"[/!?]?[\w:-]*")
 _PAUSE_WORD = re.compile(r"\s*([^\s:]*)")
 _SAY_TARGET = re.compile(r"\s*say\s*:(.*)", re.IGNORECASE | re.DOTALL)
 _BREAK_ATTRIBUTE = re.compile(r"\s*([A-Za-z-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
@@ -830,7 +853,7 @@ class _InlineParser:
     def _tilde(self, i: int) -> int:
         if self.run.markup(i + 1, "~"):
             self.error(i, "unsupported Markdown: strikethrough")
-            close = self.run.chars.find("~~", i + 2)
+            close = self.run.find_text("~~", i + 2)
             return close + 2 if close > 0 else i + 2
         self.nodes.append("~")
         return i + 1
@@ -1049,7 +1072,7 @@ class _InlineParser:
         if re.match(r"break[\s/>]", run.chars[i + 1 : i + 7], re.IGNORECASE):
             return self._break(i)
         if after and (after.isalpha() or after in "/!?"):
-            name = re.match(r"[/!?]?[\w:-]*", run.chars[i + 1 :])
+            name = _ELEMENT_NAME.match(run.chars, i + 1)
             shown = name[0] if name else ""
             self.error(
                 i,
@@ -1057,7 +1080,7 @@ class _InlineParser:
                 "<break/> are allowed)",
             )
             # Skip the element's closing tag too, so one element is one error.
-            closing = run.chars.find(f"</{shown}>", i + 1) if shown.isalnum() else -1
+            closing = run.find_text(f"</{shown}>", i + 1) if shown.isalnum() else -1
             end = closing + len(shown) + 2 if closing > 0 else run.find(">", i + 1)
             return end + 1 if end > 0 else i + 1
         self.nodes.append("<")

@@ -16,6 +16,7 @@ when a segment is empty (and skipped) in one of them.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -276,7 +277,11 @@ def _resolve(items: tuple[Inline, ...], locale: str) -> tuple[Inline, ...]:
 def _normalise(items: tuple[Inline, ...]) -> tuple[Inline, ...]:
     """Printed inline nodes tidied: adjacent text merged, whitespace collapsed and trimmed
     at both ends, empty nodes dropped. Takes variant-free, pause-free nodes."""
-    merged = _merge(items)
+    return _trimmed(_merge(items))
+
+
+def _trimmed(merged: list[Inline]) -> tuple[Inline, ...]:
+    """Merged nodes with the whitespace at both ends, and the nodes left empty, removed."""
     if merged and isinstance(merged[0], Text):
         merged[0] = Text(merged[0].text.lstrip())
     if merged and isinstance(merged[-1], Text):
@@ -302,7 +307,7 @@ def _merge(items: tuple[Inline, ...]) -> list[Inline]:
             first, last = children[:1], children[-1:]
             if first and isinstance(first[0], Text) and first[0].text[:1].isspace():
                 add_text(" ")
-            inner = _normalise(tuple(children))
+            inner = _trimmed(children)  # merged already: merging again doubles the work
             if inner:
                 out.append(Emphasis(item.marker, inner))
             if last and isinstance(last[0], Text) and last[0].text[-1:].isspace():
@@ -383,16 +388,21 @@ def _split_sentences(pieces: list[_Piece], printed: str, language: str) -> list[
     for piece in pieces:
         spans.append((offset, offset + len(piece.printed), piece))
         offset += len(piece.printed)
-    inside_say = [(begin, end) for begin, end, piece in spans if piece.say is not None]
-    starts = {
-        start
-        for start in sentence_starts(printed, language)[1:]
-        if not any(begin < start < end for begin, end in inside_say)
-    }
+    says = [(begin, end) for begin, end, piece in spans if piece.say is not None]
+    say_begins = [begin for begin, _ in says]
+
+    def inside_say(start: int) -> bool:
+        at = bisect.bisect_left(say_begins, start) - 1
+        return at >= 0 and start < says[at][1]
+
+    ordered = [s for s in sentence_starts(printed, language)[1:] if not inside_say(s)]
+    starts = set(ordered)
 
     sentences: list[list[_Piece]] = [[]]
     for begin, end, piece in spans:
-        cuts = sorted(s for s in starts if begin < s < end) if piece.say is None else []
+        cuts: list[int] = []
+        if piece.say is None:
+            cuts = ordered[bisect.bisect_right(ordered, begin) : bisect.bisect_left(ordered, end)]
         previous = begin
         for cut in cuts:
             sentences[-1].append(_Piece(piece.printed[previous - begin : cut - begin]))
