@@ -6,8 +6,13 @@ status 2 (invalid input) and every other pipeline error to exit status 1 (render
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+#: Characters no input text may hold: C0 controls but tab and line breaks, DEL and C1.
+#: They are invisible in an editor, cut speech engines short and break captions.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class PipelineError(Exception):
@@ -113,3 +118,12 @@ class InstallError(PipelineError):
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
         self.hint = hint
+
+
+def control_characters(text: str) -> Iterator[tuple[int, str]]:
+    """``(offset, description)`` of every control character in ``text``."""
+    for match in _CONTROL.finditer(text):
+        yield match.start(), f"control character U+{ord(match[0]):04X}"
+
+
+CONTROL_HINT = "only tabs and line breaks may be used"

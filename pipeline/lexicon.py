@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from pipeline.errors import ScriptError, SourceError
+from pipeline.errors import CONTROL_HINT, ScriptError, SourceError, control_characters
 from pipeline.locales import canonical_locale
 from pipeline.model import Lexicon
 
@@ -138,6 +138,8 @@ def _entry_problem(word: str, spoken: object) -> str | None:
         return f"the spoken form of '{word}' must be a quoted string"
     if not spoken.strip():
         return f"the spoken form of '{word}' is empty"
+    for _, control in control_characters(word + spoken):
+        return f"the spoken form of '{word}' holds {control} ({CONTROL_HINT})"
     return None
 
 

@@ -21,7 +21,7 @@ from pathlib import Path, PurePath
 from typing import Literal
 
 from pipeline.durations import parse_duration
-from pipeline.errors import ScriptError, SourceError
+from pipeline.errors import CONTROL_HINT, ScriptError, SourceError, control_characters
 from pipeline.lexicon import display_path, load_lexicon
 from pipeline.locales import canonical_locale
 from pipeline.model import (
@@ -172,6 +172,9 @@ def _parse(
     front-matter key's value was written."""
     lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     errors = _Errors(path)
+    for number, line in enumerate(lines, start=1):
+        for offset, control in control_characters(line):
+            errors.add(number, offset + 1, f"{control} is not allowed (delete it; {CONTROL_HINT})")
     head = _read_front_matter(lines, errors)
     body = _BodyParser(errors, head.locales_to_check, head.pause)
     sections = body.parse(lines[head.body_start - 1 :], head.body_start, need_text=head.closed)

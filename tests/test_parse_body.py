@@ -471,3 +471,28 @@ def test_every_error_of_a_file_is_reported_in_order(errors):
         f"{P}:8:3",
         f"{P}:10:5",
     ]
+
+
+# --------------------------------------------------------------------------- control characters
+
+
+@pytest.mark.parametrize(
+    "char", ["\x00", "\x01", "\x07", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\x9f"]
+)
+def test_a_control_character_is_an_error_at_its_position(errors, char):
+    assert errors(f"Breathe in.\nSlowly{char} now.\n") == [
+        f"{P}:5:7: control character U+{ord(char):04X} is not allowed (delete it; only tabs "
+        "and line breaks may be used)"
+    ]
+
+
+def test_control_characters_in_the_front_matter_are_errors_too(errors):
+    assert errors("Hello.\n", front="author: A\x00B\n") == [
+        f"{P}:3:10: control character U+0000 is not allowed (delete it; only tabs "
+        "and line breaks may be used)"
+    ]
+
+
+def test_tabs_and_line_breaks_are_not_control_errors(parse):
+    (para,) = paragraphs(parse("Breathe\tin.\r\nSlowly.\rNow.\n"))
+    assert texts(para) == "Breathe in. Slowly. Now."

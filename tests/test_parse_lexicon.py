@@ -36,6 +36,11 @@ def test_locale_table_wins_over_all():
         ('[all]\nx = "y"\n[english]\nz = "w"\n', "3:1", "unknown table [english]: use [all]"),
         ('[all]\n" CFT" = "c"\n', "2:1", "word ' CFT' must not be empty or start or end"),
         ("[all]\nCFT = \n", "2:7", "invalid lexicon: Invalid value"),
+        (
+            '[all]\nCFT = "C\\u0000T"\n',
+            "2:1",
+            "the spoken form of 'CFT' holds control character U+0000 (only tabs and line",
+        ),
     ],
 )
 def test_lexicon_errors_have_positions(text, position, message):
