@@ -137,8 +137,26 @@ COQUI_VOICES: dict[str, tuple[str, str, str]] = {
 
 
 def available_voices() -> list[InstallableVoice]:
-    """Every voice this module can install, hibari first, then piper, then Coqui."""
-    return [*_hibari_catalogue(), *_piper_catalogue(), *_coqui_catalogue()]
+    """Every voice this module can install, hibari first, then piper, then Coqui; then the
+    speech-recognition models ``voicetrack listen`` uses (engine "whisper")."""
+    return [*_hibari_catalogue(), *_piper_catalogue(), *_coqui_catalogue(), *_whisper_catalogue()]
+
+
+def _whisper_catalogue() -> list[InstallableVoice]:
+    from pipeline.listen import recognise
+
+    return [
+        InstallableVoice(
+            name=f"{recognise.INSTALL_PREFIX}{name}",
+            engine="whisper",
+            locale="en",
+            description=f"{description} (speech recognition for voicetrack listen)",
+            licence=recognise.MODEL_LICENCE,
+            source=f"{recognise.HUB_PAGE}/faster-whisper-{name}",
+            size=None,
+        )
+        for name, description in recognise.KNOWN_MODELS.items()
+    ]
 
 
 def _hibari_catalogue() -> list[InstallableVoice]:
@@ -211,6 +229,10 @@ def _coqui_catalogue() -> list[InstallableVoice]:
 def is_installed(name: str) -> bool:
     """Whether voice ``name`` is where its engine looks (files present; nothing downloaded)."""
     engine = _engine_of(name)
+    if engine == "whisper":
+        from pipeline.listen import recognise
+
+        return recognise.is_model_folder(recognise.models_dir() / name.removeprefix("whisper-"))
     if engine == "hibari":
         from hibari.voices import ASSETS, VOICES, cache_dir
 
@@ -249,6 +271,10 @@ def install_voice(
     """
     base = (base_url or os.environ.get(BASE_URL_ENV) or "").rstrip("/") or None
     engine = _engine_of(name)
+    if engine == "whisper":  # faster-whisper's own downloader, from Hugging Face
+        from pipeline.listen.recognise import install_model
+
+        return install_model(name, force=force)
     if engine == "hibari":
         return _install_hibari(name, base, progress, force)
     if engine == "piper":
@@ -259,6 +285,8 @@ def install_voice(
 def _engine_of(name: str) -> str:
     from hibari.voices import VOICES
 
+    if name.startswith("whisper-"):
+        return "whisper"
     if name in VOICES:
         return "hibari"
     if PIPER_NAME.match(name):
