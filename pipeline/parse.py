@@ -42,6 +42,9 @@ from pipeline.model import (
 NO_LEXICON = Lexicon()
 DEFAULTS = FrontMatter(title="")
 MAX_PAUSE = 600.0  # seconds; one pause tag may not be longer
+#: Loudness targets a spoken track can sensibly have: quieter is lost in a room's noise,
+#: louder cannot keep the true peak at -1 dBTP without crushing the voice.
+LOUDNESS_RANGE = (-30.0, -10.0)
 BREAK_STRENGTHS = {
     "none": 0.0,
     "x-weak": 0.25,
@@ -423,8 +426,9 @@ def _rate_value(key: str, value: _Scalar | _List) -> float:
 
 def _loudness_value(key: str, value: _Scalar | _List) -> float:
     lufs, offset = _number(key, value, unit="LUFS")
-    if not -70.0 <= lufs <= 0.0:
-        raise _Problem(f"loudness must be from -70 to 0 LUFS (not {lufs:g})", offset)
+    low, high = LOUDNESS_RANGE
+    if not low <= lufs <= high:
+        raise _Problem(f"loudness must be from {low:g} to {high:g} LUFS (not {lufs:g})", offset)
     return lufs
 
 

@@ -276,7 +276,7 @@ def front_matters(draw: st.DrawFn) -> FrontMatter:
         tail=draw(durations),
         rate=draw(st.floats(min_value=0.5, max_value=2.0)),
         speak_headings=draw(st.booleans()),
-        loudness=draw(st.floats(min_value=-70, max_value=0)),
+        loudness=draw(st.floats(min_value=-30, max_value=-10)),
         cover=draw(st.sampled_from([None, "cover.png", "../art/cover.JPG"])),
         techniques=draw(
             st.sampled_from([(), ("breathing",), ("compassion-focused therapy", 'imagery, "safe"')])

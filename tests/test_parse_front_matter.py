@@ -87,6 +87,8 @@ def test_title_is_required():
         ("speak_headings: No", "speak_headings", False),
         ("loudness: -19", "loudness", -19.0),
         ("loudness: -14.5 LUFS", "loudness", -14.5),
+        ("loudness: -30", "loudness", -30.0),
+        ("loudness: -10", "loudness", -10.0),
         ("cover: ../art/cover.png", "cover", "../art/cover.png"),
     ],
 )
@@ -190,7 +192,10 @@ def test_key_names_are_case_sensitive_but_suggested():
         ("pause: 10m30s", 8, "pause 10m30s is longer than the 10-minute limit for one pause"),
         ("speak_headings: maybe", 17, "speak_headings must be true or false (not maybe)"),
         ("loudness: loud", 11, "loudness must be a number, not loud"),
-        ("loudness: 3", 11, "loudness must be from -70 to 0 LUFS (not 3)"),
+        ("loudness: 3", 11, "loudness must be from -30 to -10 LUFS (not 3)"),
+        ("loudness: -31", 11, "loudness must be from -30 to -10 LUFS (not -31)"),
+        ("loudness: -9.5 LUFS", 11, "loudness must be from -30 to -10 LUFS (not -9.5)"),
+        ("loudness: -70", 11, "loudness must be from -30 to -10 LUFS (not -70)"),
         ("cover: /srv/cover.png", 8, "cover must be a path relative to the script's folder"),
         ("cover: cover.gif", 8, "cover must be a JPEG or PNG image (.jpg, .jpeg or .png)"),
         (
