@@ -7,7 +7,9 @@ therefore changes one key, and a rebuild synthesises that sentence only.
 Entries are 16-bit FLAC at the engine's own sample rate (speech needs no more, and it keeps
 the cache small). Each entry is written to a temporary file and renamed into place, so a
 killed build leaves either a whole entry or none; an entry that cannot be read is dropped
-and synthesised again.
+and synthesised again. Each entry carries its own key (in the FLAC's comment), and an entry
+whose key is not the one it is filed under (a file copied or restored to the wrong place)
+is another sentence's audio: it is dropped too, never used.
 """
 
 from __future__ import annotations
@@ -55,9 +57,22 @@ class SentenceCache:
         if not path.is_file():
             return None
         try:
-            samples, rate = sf.read(path, dtype="float32", always_2d=False)
+            with sf.SoundFile(path) as entry:
+                stored_key = entry.comment
+                rate = entry.samplerate
+                samples = (
+                    entry.read(dtype="float32", always_2d=False) if stored_key == key else None
+                )
         except Exception as exc:  # a damaged entry is a miss, never a failed build
             log.warning("dropping unreadable cache entry %s: %s", path, exc)
+            path.unlink(missing_ok=True)
+            return None
+        if samples is None:
+            log.warning(
+                "dropping cache entry %s: it holds the audio of %s",
+                path,
+                f"key {stored_key[:12]}…" if stored_key else "an unknown sentence",
+            )
             path.unlink(missing_ok=True)
             return None
         return Audio(np.asarray(samples, dtype=np.float32), int(rate))
@@ -71,8 +86,13 @@ class SentenceCache:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.flac")
+        channels = 1 if stored.samples.ndim == 1 else stored.samples.shape[1]
         try:
-            sf.write(tmp, stored.samples, audio.sample_rate, subtype="PCM_16")
+            with sf.SoundFile(
+                tmp, "w", audio.sample_rate, channels, subtype="PCM_16", format="FLAC"
+            ) as entry:
+                entry.comment = key  # what get() checks the entry against
+                entry.write(stored.samples)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -376,3 +376,23 @@ def test_every_track_sample_count_matches_its_manifest(project: Path) -> None:
     assert np.max(np.abs(samples)) < 1.0
     assert not [p for p in (project / "out/wind-down").iterdir() if p.name.startswith(".")]
     assert os.listdir(project / "out/wind-down")
+
+
+def test_a_cache_entry_is_used_only_for_the_sentence_it_was_made_for(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run(project, locales=("en-GB",))
+    data = manifest(project, "en-GB")
+    entries = sorted((project / "out" / ".cache" / "sentences").rglob("*.flac"))
+    # Another sentence's audio filed under this one's key: it decodes, but is not this.
+    sizes = {entry: entry.stat().st_size for entry in entries}
+    longest = max(entries, key=sizes.__getitem__)
+    shortest = min(entries, key=sizes.__getitem__)
+    shortest.write_bytes(longest.read_bytes())
+    (project / "out" / "wind-down" / "wind-down.en-GB.json").unlink()
+    FakeEngine.reset_calls()
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        (result,) = run(project, locales=("en-GB",))
+    assert FakeEngine.calls == 1 and result.synthesised == 1
+    assert any("holds the audio of" in r.getMessage() for r in caplog.records)
+    assert manifest(project, "en-GB")["segments"] == data["segments"]
