@@ -33,7 +33,10 @@ def normalise(text: str) -> str:
 
 
 def normalise_words(text: str) -> list[str]:
-    words = _library_normaliser()(text).split()
+    # The library reads "..." but not the one-character ellipsis, and keeps the stray
+    # full stops of both (they may be decimal points): neither is a word.
+    words = _library_normaliser()(text.replace("\u2026", "...")).split()
+    words = [word for word in words if any(c.isalnum() for c in word)]
     return _join_initials(_read_out(words))
 
 

@@ -48,8 +48,9 @@ from pipeline.plan import plan_locale
 log = logging.getLogger(__name__)
 
 LISTEN_FORMAT = 1
-#: Shortest written word worth a pronunciation suggestion ("a" heard as "the" is not one).
-SUGGEST_MIN_LETTERS = 3
+#: Shortest written word worth a pronunciation suggestion ("and" heard as "an" is the
+#: recogniser's slip far more often than the voice's).
+SUGGEST_MIN_LETTERS = 4
 
 
 class ListenError(PipelineError):
@@ -316,12 +317,7 @@ def _check_segment(
         out = jiwer.process_words(reference, hypothesis)
         words = len(out.references[0])
         errors = out.substitutions + out.deletions + out.insertions
-        for chunk in out.alignments[0]:
-            if chunk.type != "substitute":
-                continue
-            written = out.references[0][chunk.ref_start_idx : chunk.ref_end_idx]
-            said = out.hypotheses[0][chunk.hyp_start_idx : chunk.hyp_end_idx]
-            pairs += list(zip(written, said, strict=False))
+        pairs = _misheard(out.alignments[0], out.references[0], out.hypotheses[0])
     else:  # nothing to say (a segment of symbols alone): every word heard is an error
         words, errors = 0, len(hypothesis.split())
     wer = errors / words if words else float(errors > 0)
@@ -337,6 +333,25 @@ def _check_segment(
         flagged=wer > flag_above,
     )
     return check, pairs
+
+
+def _misheard(chunks: Sequence[Any], written: list[str], said: list[str]) -> list[tuple[str, str]]:
+    """(written word, what was heard in its place) for each run of the alignment that
+    differs and has words on both sides: a word heard as two ("kinder" as "kind or") is one
+    run of a substitution and an insertion."""
+    pairs: list[tuple[str, str]] = []
+    run: list[Any] = []
+    for chunk in [*chunks, None]:
+        if chunk is not None and chunk.type != "equal":
+            run.append(chunk)
+            continue
+        if run:
+            ref = written[run[0].ref_start_idx : run[-1].ref_end_idx]
+            hyp = said[run[0].hyp_start_idx : run[-1].hyp_end_idx]
+            if ref and hyp:
+                pairs += [(word, " ".join(hyp)) for word in ref]
+            run = []
+    return pairs
 
 
 def format_report(check: TrackCheck) -> list[str]:
