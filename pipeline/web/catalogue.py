@@ -7,6 +7,7 @@ joining a path from the request, so no URL can reach outside ``out/site/``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,16 +35,44 @@ class Resource:
         return next((t for t in self.tracks if t.locale == locale), None)
 
 
-def site() -> Any:
-    """The site's context, as ``voicetrack publish`` last wrote it."""
-    from pipeline.site.context import load_site
+_cache_lock = threading.Lock()
+_cache: dict[str, Any] = {}
 
-    root: Path = settings.ROOT
-    return load_site(root, root / "out")
+
+def site() -> Any:
+    """The site's page data (``SiteContext``), read again only when a script, a page text,
+    a manifest or the settings have changed since the last request."""
+    return _loaded()[0]
 
 
 def resources() -> list[Resource]:
-    return [_resource(page) for page in site().resources]
+    return _loaded()[1]
+
+
+def _loaded() -> tuple[Any, list[Resource]]:
+    from pipeline.site.context import load_site
+
+    root: Path = settings.ROOT
+    stamp = _inputs_stamp(root)
+    with _cache_lock:
+        if _cache.get("stamp") != stamp:
+            context = load_site(root, root / "out")
+            _cache["loaded"] = (context, [_resource(page) for page in context.resources])
+            _cache["stamp"] = stamp
+        return _cache["loaded"]
+
+
+def _inputs_stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
+    files = [root / "voicetrack.toml", *(root / "scripts_src").glob("*")]
+    files += (root / "out").glob("*/*.json")
+    stamp = []
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        stamp.append((str(path), info.st_mtime_ns, info.st_size))
+    return tuple(sorted(stamp))
 
 
 def resource(slug: str) -> Resource | None:

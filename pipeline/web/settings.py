@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from csp.constants import NONE, SELF
 
 from pipeline.settings import load_settings
+from pipeline.site.preview import MEDIA_TYPES
 from pipeline.web.instance import DATABASE_FILE, instance_folder, secret_key
 
 ROOT = Path(os.environ.get("VOICETRACK_ROOT") or os.getcwd()).resolve()
@@ -27,7 +28,6 @@ INSTANCE = instance_folder(ROOT)
 SITE_DIR = ROOT / "out" / "site"
 BASE_URL = PROJECT.site.base_url
 WEB_DIR = Path(__file__).resolve().parent
-SITE_TEMPLATES = WEB_DIR.parent / "site" / "templates"
 
 SECRET_KEY = secret_key(INSTANCE)
 DEBUG = False
@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "pipeline.web.middleware.SecureCookiesOverHttps",
     # Published media and static files, with Range requests, under the headers above.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -60,7 +61,6 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -70,11 +70,15 @@ WSGI_APPLICATION = "pipeline.web.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.jinja2.Jinja2",
-        # The server's own templates first; they extend the site's base.html and
-        # resource.html, so the public pages come from one set of templates.
-        "DIRS": [WEB_DIR / "templates", SITE_TEMPLATES],
+        # The server's own templates (under web/); the site's environment adds its own
+        # templates after them, so web/resource.html extends the site's resource.html and
+        # the public pages come from one set of templates.
+        "DIRS": [WEB_DIR / "templates"],
         "APP_DIRS": False,
-        "OPTIONS": {"environment": "pipeline.web.templating.environment"},
+        "OPTIONS": {
+            "environment": "pipeline.web.templating.environment",
+            "context_processors": ["pipeline.web.pages.views.site_frame"],
+        },
     }
 ]
 
@@ -117,6 +121,7 @@ AUTHENTICATION_BACKENDS = [
 ]
 LOGIN_URL = "accounts:sign-in"
 LOGIN_REDIRECT_URL = "pages:index"
+LOGOUT_REDIRECT_URL = "pages:index"
 
 # Failed sign-ins: after 5 from one address, or 5 for one account, that address or account
 # waits 15 minutes. A success clears the count.
@@ -157,9 +162,14 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# The published files (media, static, feeds) come from out/site/ through WhiteNoise, with
+# Range requests; the pages themselves are rendered by the views. Files are looked up on
+# each request, so a site published again while the server runs is served at once.
+STATIC_URL = "/static/"
 WHITENOISE_ROOT = SITE_DIR
 WHITENOISE_INDEX_FILE = False
-WHITENOISE_AUTOREFRESH = False
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_MIMETYPES = MEDIA_TYPES
 
 if PROJECT.email is None:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -14,7 +14,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.core import get_usage
 
 from pipeline.web import catalogue
 from pipeline.web.shares.forms import SendForm
@@ -129,11 +129,12 @@ def _client_share(request: HttpRequest, token: str) -> tuple[Share | None, HttpR
     an address has guessed too many unknown tokens, 404 for an unknown token, 410 for an
     expired, revoked or used-up one."""
     guesses = {"group": "share-token", "key": "ip", "rate": settings.SHARE_GUESS_RATE}
-    if is_ratelimited(request, increment=False, **guesses):
+    usage = get_usage(request, increment=False, **guesses)
+    if usage is not None and usage["count"] >= usage["limit"]:
         return None, render(request, "web/too_many.html", status=429)
     share = find_share(token)
     if share is None:
-        is_ratelimited(request, increment=True, **guesses)
+        get_usage(request, increment=True, **guesses)  # only unknown tokens count
         return None, _not_found(request)
     if not share.usable:
         return None, _gone(request)
