@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -39,7 +38,8 @@ from pipeline.model import (
     TrackTags,
     TrackTimes,
 )
-from pipeline.parse import load_script
+from pipeline.outputs import outputs_intact, record_outputs, remove_stale_temporaries
+from pipeline.parse import image_type, load_script
 from pipeline.pdf import write_pdf
 from pipeline.plan import plan_locale
 from pipeline.publish import write_manifest, write_vtt
@@ -224,13 +224,18 @@ def build_track(
     files = {kind: f"{stem}.{kind}" for kind in ("mp3", "vtt", "pdf")}
     manifest_path = out / f"{stem}.json"
     key = build_key(plan, voice, engine, options.root, fill)
+    remove_stale_temporaries(out)
 
     total = sentence_count(plan)
     if progress:
         progress(job.label, "start", total)
     # --force builds from scratch: not even the last master's gain is reused.
     previous = None if options.force else _read_manifest(manifest_path)
-    if previous is not None and previous.get("build_key") == key and _files_exist(out, files):
+    if (
+        previous is not None
+        and previous.get("build_key") == key
+        and outputs_intact(out, manifest_path, previous.get("outputs"))
+    ):
         if progress:
             progress(job.label, "cached", total)
         return TrackResult(
@@ -280,7 +285,8 @@ def build_track(
     loudness = encoded.loudness
     write_vtt(timeline, out / files["vtt"])
     write_pdf(plan, measured_times(timeline), out / files["pdf"])
-    extra: dict[str, object] = {"build_key": key}
+    # What the manifest belongs with: a later build rebuilds a track whose files differ.
+    extra: dict[str, object] = {"build_key": key, "outputs": record_outputs(out, files.values())}
     if encoded.hint is not None:
         # Where this master landed, for the next build to start from; and what it took.
         passes = {"gain_passes": encoded.master.passes, "encodes": encoded.attempts}
@@ -415,7 +421,7 @@ def track_tags(script: Script, locale: str, root: Path) -> TrackTags:
     if meta.cover:
         cover_path = (root / script.path).parent / meta.cover
         cover = cover_path.read_bytes()
-        cover_mime = "image/png" if cover[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+        cover_mime = image_type(cover)  # from the bytes, whatever the file's name says
     return TrackTags(
         title=meta.title,
         album=meta.collection,
@@ -480,7 +486,3 @@ def _read_manifest(path: Path) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def _files_exist(out: Path, files: dict[str, str]) -> bool:
-    return all(os.path.exists(out / name) for name in files.values())

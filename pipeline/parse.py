@@ -38,6 +38,7 @@ from pipeline.model import (
     Text,
     Variant,
 )
+from pipeline.paths import inside_root
 
 NO_LEXICON = Lexicon()
 DEFAULTS = FrontMatter(title="")
@@ -91,8 +92,7 @@ def load_script(path: Path, root: Path) -> Script:
     errors.extend(script_errors)
     if script is not None and script.meta.cover is not None:
         line, col = positions["cover"]
-        problem = cover_problem(script.meta.cover, path.parent, root)
-        if problem:
+        for problem in cover_problems(script.meta.cover, path.parent, root):
             errors.append(SourceError(shown, line, col, problem))
     if script is not None:
         errors.extend(_about_errors(script, path, root, positions))
@@ -101,13 +101,34 @@ def load_script(path: Path, root: Path) -> Script:
     return script
 
 
-def cover_problem(cover: str, script_dir: Path, root: Path) -> str | None:
-    """Why ``cover`` (relative to the script's folder) cannot be used, or None if it can."""
-    resolved = (script_dir / cover).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        return f"cover {cover} is outside the project root"
+def cover_problems(cover: str, script_dir: Path, root: Path) -> list[str]:
+    """Why the file ``cover`` (relative to the script's folder) cannot be used, if it cannot.
+    A cover outside the root is not opened at all."""
+    resolved = inside_root(root, script_dir / cover)
+    if resolved is None:
+        return [f"cover {cover} is outside the project root"]
     if not resolved.is_file():
-        return f"cover image {cover} not found"
+        return [f"cover image {cover} not found"]
+    try:
+        with open(resolved, "rb") as file:
+            head = file.read(len(PNG_SIGNATURE))
+    except OSError as error:
+        return [f"cover image {cover} cannot be read: {error.strerror or error}"]
+    if image_type(head) is None:
+        return [f"cover image {cover} is not a JPEG or PNG file (its first bytes are neither's)"]
+    return []
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+
+def image_type(data: bytes) -> str | None:
+    """The MIME type of a JPEG or PNG image from its first bytes; None for anything else."""
+    if data.startswith(PNG_SIGNATURE):
+        return "image/png"
+    if data.startswith(JPEG_SIGNATURE):
+        return "image/jpeg"
     return None
 
 
@@ -179,6 +200,9 @@ def _parse(
         for offset, control in control_characters(line):
             errors.add(number, offset + 1, f"{control} is not allowed (delete it; {CONTROL_HINT})")
     head = _read_front_matter(lines, errors)
+    if head.meta is not None and head.meta.cover is not None:
+        for problem in _cover_text_problems(head.meta.cover):
+            errors.add(*head.positions["cover"], problem)
     body = _BodyParser(errors, head.locales_to_check, head.pause)
     sections = body.parse(lines[head.body_start - 1 :], head.body_start, need_text=head.closed)
     script = None
@@ -471,13 +495,18 @@ def _locales_value(key: str, value: _Scalar | _List) -> tuple[str, ...]:
 
 
 def _cover_value(key: str, value: _Scalar | _List) -> str:
-    scalar = _scalar(key, value)
-    path = scalar.text.strip()
+    # Everything wrong with the path is reported together: by _cover_text_problems, and by
+    # cover_problems once the file system is at hand.
+    return _scalar(key, value).text.strip()
+
+
+def _cover_text_problems(path: str) -> list[str]:
+    problems = []
     if PurePath(path).is_absolute() or re.match(r"[A-Za-z]:[\\/]", path):
-        raise _Problem("cover must be a path relative to the script's folder", scalar.offset)
+        problems.append("cover must be a path relative to the script's folder")
     if not path.lower().endswith(COVER_SUFFIXES):
-        raise _Problem("cover must be a JPEG or PNG image (.jpg, .jpeg or .png)", scalar.offset)
-    return path
+        problems.append("cover must be a JPEG or PNG image (.jpg, .jpeg or .png)")
+    return problems
 
 
 def _techniques_value(key: str, value: _Scalar | _List) -> tuple[str, ...]:

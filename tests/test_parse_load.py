@@ -55,8 +55,18 @@ def test_lexicon_and_script_errors_are_reported_together(project):
     ]
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 24
+JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 24
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 def test_cover_inside_the_root_is_accepted(project):
-    write(project / "art" / "cover.png", "png")
+    write_bytes(project / "art" / "cover.png", PNG)
     path = write(
         project / "scripts_src" / "a.md", "---\ntitle: A\ncover: ../art/cover.png\n---\nHi.\n"
     )
@@ -64,12 +74,52 @@ def test_cover_inside_the_root_is_accepted(project):
 
 
 def test_cover_outside_the_root_is_an_error(project):
-    write(project.parent / "cover.png", "png")
+    write_bytes(project.parent / "cover.png", PNG)
     path = write(
         project / "scripts_src" / "a.md", "---\ntitle: A\ncover: ../../cover.png\n---\nHi.\n"
     )
     assert load_errors(path, project) == [
         "scripts_src/a.md:3:8: cover ../../cover.png is outside the project root"
+    ]
+
+
+def test_a_cover_that_is_not_an_image_is_an_error(project):
+    write(project / "scripts_src" / "cover.png", "not an image at all")
+    path = write(project / "scripts_src" / "a.md", "---\ntitle: A\ncover: cover.png\n---\nHi.\n")
+    assert load_errors(path, project) == [
+        "scripts_src/a.md:3:8: cover image cover.png is not a JPEG or PNG file (its first bytes "
+        "are neither's)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "mime"), [("c.png", JPEG, "image/jpeg"), ("c.jpg", PNG, "image/png")]
+)
+def test_the_cover_is_tagged_with_the_type_its_bytes_have(project, name, data, mime):
+    from pipeline.build import track_tags
+
+    write_bytes(project / "scripts_src" / name, data)
+    path = write(project / "scripts_src" / "a.md", f"---\ntitle: A\ncover: {name}\n---\nHi.\n")
+    tags = track_tags(load_script(path, project), "en-GB", project)
+    assert (tags.cover, tags.cover_mime) == (data, mime)
+
+
+def test_every_problem_of_a_cover_is_reported(project):
+    path = write(
+        project / "scripts_src" / "a.md", "---\ntitle: A\ncover: ../../../../etc/passwd\n---\nHi.\n"
+    )
+    assert load_errors(path, project) == [
+        "scripts_src/a.md:3:8: cover must be a JPEG or PNG image (.jpg, .jpeg or .png)",
+        "scripts_src/a.md:3:8: cover ../../../../etc/passwd is outside the project root",
+    ]
+
+
+def test_a_cover_symlink_leading_out_of_the_root_is_an_error(project):
+    write_bytes(project.parent / "outside.png", PNG)
+    (project / "scripts_src" / "cover.png").symlink_to(project.parent / "outside.png")
+    path = write(project / "scripts_src" / "a.md", "---\ntitle: A\ncover: cover.png\n---\nHi.\n")
+    assert load_errors(path, project) == [
+        "scripts_src/a.md:3:8: cover cover.png is outside the project root"
     ]
 
 
