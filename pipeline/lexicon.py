@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.errors import CONTROL_HINT, ScriptError, SourceError, control_characters
 from pipeline.locales import canonical_locale
 from pipeline.model import Lexicon
+from pipeline.paths import read_source
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,7 +100,8 @@ def load_lexicon(script_dir: Path, root: Path) -> Lexicon:
     errors: list[SourceError] = []
     for file in lexicon_files(script_dir, root):
         try:
-            found.append(parse_lexicon(file.read_text(encoding="utf-8"), display_path(file, root)))
+            shown = display_path(file, root)
+            found.append(parse_lexicon(read_source(file, shown, "lexicon"), shown))
         except ScriptError as error:
             errors.extend(error.errors)
     if errors:

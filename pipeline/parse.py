@@ -38,7 +38,7 @@ from pipeline.model import (
     Text,
     Variant,
 )
-from pipeline.paths import inside_root
+from pipeline.paths import inside_root, read_source
 
 NO_LEXICON = Lexicon()
 DEFAULTS = FrontMatter(title="")
@@ -177,16 +177,8 @@ def _about_errors(
     return []
 
 
-def _read_text(path: Path, shown: str) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        before = data[: error.start].decode("utf-8", errors="replace")
-        line = before.count("\n") + 1
-        col = len(before) - (before.rfind("\n") + 1) + 1
-        bad = data[error.start : error.start + 1].hex()
-        raise ScriptError.at(shown, line, col, f"not UTF-8 text (byte 0x{bad})") from None
+def _read_text(path: Path, shown: str, what: str = "script") -> str:
+    return read_source(path, shown, what)
 
 
 def _parse(

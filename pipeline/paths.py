@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline.errors import ScriptError
+
 
 def inside_root(root: Path, path: str | os.PathLike[str]) -> Path | None:
     """``root / path`` (``path`` relative to ``root``, or absolute) with every symlink
@@ -22,3 +24,24 @@ def inside_root(root: Path, path: str | os.PathLike[str]) -> Path | None:
 
 def is_inside(root: Path, path: str | os.PathLike[str]) -> bool:
     return inside_root(root, path) is not None
+
+
+def read_source(path: Path, shown: str, what: str) -> str:
+    """The UTF-8 text of an input file (a script, a lexicon: ``what``); a ScriptError at the
+    file's first line when it cannot be read, or at the first byte that is not UTF-8."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ScriptError.at(shown, 1, 1, f"cannot read the {what}: {_reason(error)}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start].decode("utf-8", errors="replace")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        bad = data[error.start : error.start + 1].hex()
+        raise ScriptError.at(shown, line, col, f"not UTF-8 text (byte 0x{bad})") from None
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -157,3 +158,58 @@ def test_script_errors_exit_2_with_every_line():
     result = CliRunner().invoke(_command(error))
     assert result.exit_code == 2
     assert result.stderr == "scripts_src/x.md:4:2: unknown tag [x]\n"
+
+
+# --------------------------------------------------------------------------- errors in place
+
+
+def make_unreadable(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``path`` cannot be read: by its permissions, and (since root reads anything) by the
+    read failing as it does for a user without them."""
+    path.chmod(0)
+    if not os.access(path, os.R_OK):
+        return
+    read_bytes, read_text = Path.read_bytes, Path.read_text
+
+    def denied(self: Path) -> None:
+        if self.resolve() == path.resolve():
+            raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", lambda self: denied(self) or read_bytes(self))
+    monkeypatch.setattr(
+        Path, "read_text", lambda self, *a, **k: denied(self) or read_text(self, *a, **k)
+    )
+
+
+def test_an_unreadable_script_is_a_script_error_and_the_rest_are_checked(project, monkeypatch):
+    write(project, "a-locked.md", VALID)
+    write(project, "b-fine.md", VALID)
+    make_unreadable(project / "scripts_src" / "a-locked.md", monkeypatch)
+    result = run("check")
+    assert result.exit_code == 2
+    assert result.stdout.startswith("scripts_src/b-fine.md: Short Rest\n")
+    assert result.stderr.splitlines() == [
+        "scripts_src/a-locked.md:1:1: cannot read the script: Permission denied",
+        "1 problem in 1 of 2 scripts",
+    ]
+
+
+def test_an_unreadable_lexicon_is_a_script_error(project, monkeypatch):
+    write(project, "a.md", VALID)
+    (project / "scripts_src" / "lexicon.toml").write_text('[all]\nA = "a"\n', encoding="utf-8")
+    make_unreadable(project / "scripts_src" / "lexicon.toml", monkeypatch)
+    result = run("check")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "scripts_src/lexicon.toml:1:1: cannot read the lexicon: Permission denied"
+    )
+
+
+def test_a_lexicon_that_is_not_utf8_is_a_script_error(project):
+    write(project, "a.md", VALID)
+    (project / "scripts_src" / "lexicon.toml").write_bytes(b'[all]\nCaf\xe9 = "cafe"\n')
+    result = run("check")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "scripts_src/lexicon.toml:2:4: not UTF-8 text (byte 0xe9)"
+    )
