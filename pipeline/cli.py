@@ -327,7 +327,8 @@ def pdf(paths: tuple[Path, ...], out_dir: Path, locales: tuple[str, ...]) -> Non
     """Write the audio-script PDFs alone, without synthesis.
 
     Section times and the total duration are estimated from the text and the script's
-    pauses, and marked as approximate; `voicetrack build` writes PDFs with measured times.
+    pauses, and marked as approximate; `voicetrack build` writes PDFs with measured times,
+    and a PDF a build wrote is kept as it is.
 
     \b
     Examples:
@@ -337,8 +338,11 @@ def pdf(paths: tuple[Path, ...], out_dir: Path, locales: tuple[str, ...]) -> Non
     from pipeline.build import BuildOptions, write_pdfs
 
     options = BuildOptions(root=Path.cwd(), out_dir=out_dir, locales=locales)
-    for path in write_pdfs(_script_paths(paths), options):
-        click.echo(f"wrote {path}")
+    for outcome in write_pdfs(_script_paths(paths), options):
+        if outcome.kept:
+            click.echo(f"kept {outcome.path} (times measured by the last build)")
+        else:
+            click.echo(f"wrote {outcome.path}")
 
 
 _model_option = click.option(
@@ -605,6 +609,140 @@ def _aligned(
     return Padding(table, (0, 0, 0, 2), expand=False)
 
 
+# --------------------------------------------------------------------------- site
+
+
+@main.command()
+@_paths_argument
+@_out_option
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="Where the site will live, e.g. https://example.org/audio/ (default: [site] "
+    "base_url in voicetrack.toml). Needed for the podcast feeds.",
+)
+@click.option(
+    "--preview",
+    is_flag=True,
+    help="Then serve out/site/ on 127.0.0.1 and print its URL (Ctrl-C stops).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port of the preview server (0: any free port).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=lambda: min(os.cpu_count() or 1, 4),
+    show_default="one per CPU core, up to 4",
+    help="Tracks rendered at once, for those that need building.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars; only errors and summaries.")
+@click.pass_context
+def publish(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    out_dir: Path,
+    base_url: str | None,
+    preview: bool,
+    port: int,
+    jobs: int,
+    quiet: bool,
+) -> None:
+    """Write the static site into out/site/: a page per exercise and an index.
+
+    Builds whatever is missing or out of date first. Each resource page has the player
+    with chapters, captions and transcript, a choice of language and the MP3 and PDF
+    downloads; media are hard-linked (or copied) beside the pages, so out/site/ can be
+    uploaded to any static host as it is. With a base URL there is a podcast feed per
+    locale, out/site/feed.<locale>.xml. Unchanged files are not rewritten.
+
+    \b
+    Examples:
+      voicetrack publish
+      voicetrack publish --preview
+      voicetrack publish --base-url https://example.org/audio/
+    """
+    import time
+
+    from pipeline.build import BuildOptions
+    from pipeline.build import build as build_tracks
+    from pipeline.settings import base_url_problem, load_settings
+    from pipeline.site.publish import publish_site
+
+    if base_url and (problem := base_url_problem(base_url)):
+        raise click.BadParameter(problem, param_hint="--base-url")
+    load_settings(Path.cwd())  # invalid settings stop the command before anything is built
+    debug = bool(ctx.parent and ctx.parent.params.get("debug"))
+    scripts = _script_paths(paths)
+    options = BuildOptions(root=Path.cwd(), out_dir=out_dir, jobs=jobs)
+    started = time.perf_counter()
+    with BuildDisplay(quiet) as display, _console_logging(display.progress.console, quiet, debug):
+        results = build_tracks(scripts, options, display)
+    print_summary(results, time.perf_counter() - started)
+    result = publish_site(Path.cwd(), out_dir, base_url=base_url, paths=scripts)
+    pages = len(result.site.resources)
+    click.echo(
+        f"site: {pages} exercise page{'s' * (pages != 1)} in {result.site_dir}/ "
+        f"({len(result.written)} files written, {len(result.unchanged)} unchanged"
+        + (f", {len(result.removed)} removed" if result.removed else "")
+        + ")"
+    )
+    if result.feeds:
+        click.echo("feeds: " + ", ".join(f"{result.site_dir}/{name}" for name in result.feeds))
+    elif not result.site.base_url:
+        click.echo("no podcast feeds: give --base-url or [site] base_url in voicetrack.toml")
+    if preview:
+        _preview(result.site_dir, port)
+
+
+def _preview(site_dir: Path, port: int) -> None:
+    from pipeline.site.preview import PreviewServer
+
+    try:
+        server = PreviewServer(site_dir, port=port)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot listen on 127.0.0.1:{port} ({error.strerror}); try --port 0"
+        ) from None
+    click.echo(f"previewing {site_dir}/ at {server.url} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped the preview", err=True)
+    finally:
+        server.close()
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Start a project: an example script, its page text, voices/ and voicetrack.toml.
+
+    DIRECTORY (default: here) gets scripts_src/ with a short example script that shows
+    every kind of markup, an example page text, voices/, a voicetrack.toml with [site],
+    and a .gitignore for out/. Existing files are never overwritten.
+
+    \b
+    Examples:
+      voicetrack init
+      voicetrack init my-exercises
+    """
+    from pipeline.init import init_project
+
+    made, kept = init_project(directory)
+    for path in made:
+        click.echo(f"made {path}")
+    for path in kept:
+        click.echo(f"kept {path} (already there)")
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    click.echo("next: " + where + "voicetrack build && voicetrack publish --preview")
+
+
 # --------------------------------------------------------------------------- voices
 
 
@@ -773,6 +911,14 @@ _takes_locale_option = click.option(
 @_takes_locale_option
 @click.option("--segments", metavar="IDS", help="Only these segments, e.g. S1-03,S1-04 (re-takes).")
 @click.option("--dry-run", is_flag=True, help="Show the cuts without writing anything.")
+@click.option(
+    "--listen",
+    "by_words",
+    is_flag=True,
+    help="Hear the words (speech recognition) to find each segment's reading: retakes, "
+    "skipped segments and misreads are reported.",
+)
+@_model_option
 def takes_split(
     recording: Path,
     script: Path,
@@ -780,6 +926,8 @@ def takes_split(
     locale: str | None,
     segments: str | None,
     dry_run: bool,
+    by_words: bool,
+    model: str | None,
 ) -> None:
     """Cut a recording of a script into one take per speech segment.
 
@@ -793,11 +941,18 @@ def takes_split(
     Examples:
       voicetrack takes split session.wav scripts_src/body-scan.md --voice dr-lee
       voicetrack takes split retake.wav scripts_src/body-scan.md --voice dr-lee --segments S2-03
+      voicetrack takes split session.wav scripts_src/body-scan.md --voice dr-lee --listen
     """
     from pipeline.takes import format_table, split_recording, takes_dir_for
 
     plan = _takes_plan(script, locale)
     ids = tuple(s.strip() for s in segments.split(",")) if segments else None
+    heard = None
+    if by_words:
+        from pipeline.listen.takes import hear_recording
+
+        with _status(f"listening to {recording.name}"):
+            heard = hear_recording(recording, model, Path.cwd(), plan.locale.split("-")[0])
     with _status(f"splitting {recording.name}"):
         result = split_recording(
             recording,
@@ -807,6 +962,7 @@ def takes_split(
             takes_dir=takes_dir_for(Path.cwd(), role, plan.locale),
             segments=ids,
             write=not dry_run,
+            heard=heard,
         )
     click.echo(format_table(result))
     for warning in result.warnings:

@@ -143,7 +143,7 @@ class _Reader:
         values = self._table("site", value)
         if values is None:
             return SiteSettings()
-        base_url = self._text("site", values, "base_url", _base_url_problem)
+        base_url = self._text("site", values, "base_url", base_url_problem)
         if base_url is not None and not base_url.endswith("/"):
             base_url += "/"
         return SiteSettings(
@@ -191,7 +191,8 @@ def _suggest(word: str, candidates: Any) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _base_url_problem(value: str) -> str | None:
+def base_url_problem(value: str) -> str | None:
+    """Why ``value`` cannot be the site's base URL, or None if it can."""
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return (

@@ -38,3 +38,44 @@ def errors() -> Callable[..., list[str]]:
         return [str(e) for e in caught.value.errors]
 
     return errors_of
+
+
+# --------------------------------------------------------------------------- site and browser
+
+
+@pytest.fixture(scope="session")
+def site_project(tmp_path_factory: pytest.TempPathFactory):
+    """A small project (two short scripts on the fake engine), built and published once."""
+    from pipeline.site.publish import publish_site
+    from tests.site_helpers import make_project
+
+    root = make_project(tmp_path_factory.mktemp("site-project"))
+    publish_site(root, root / "out", base_url="https://example.org/audio/")
+    return root
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright; skipped, saying why, when either is missing."""
+    import os
+
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the browser tests need Playwright (the test extra)"
+    )
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
