@@ -13,10 +13,10 @@ listens to those and not to all of them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -34,6 +34,10 @@ from pipeline.takes.store import (
     write_audio,
     write_takes_json,
 )
+
+if TYPE_CHECKING:
+    from pipeline.listen.recognise import HeardWord
+    from pipeline.listen.takes import HeardTakes
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,8 @@ class SplitResult:
     written: bool
     profile: Path | None = None  # voice profile created by the split
     warnings: tuple[str, ...] = field(default=())
+    missing: tuple[str, ...] = ()  # with words heard: segments that were not read
+    heard: HeardTakes | None = None  # with words heard: readings, retakes and misreads
 
     @property
     def flagged(self) -> tuple[SplitSegment, ...]:
@@ -105,12 +111,16 @@ def split_recording(
     segments: Collection[str] | None = None,
     options: SplitOptions | None = None,
     write: bool = True,
+    heard: Sequence[HeardWord] | None = None,
 ) -> SplitResult:
     """Cut ``recording`` (a reading of ``plan``, or of the ``segments`` of it, in order) into
     takes under ``takes_dir`` (default ``<root>/takes/<role>``), merge their records into
     ``takes.json``, and create ``voices/<role>.toml`` when there is none.
 
     With ``write=False`` nothing is written: the result is the report of what would be cut.
+    With ``heard`` (the recording's words, :mod:`pipeline.listen`), the words decide which
+    speech is which segment's reading (:mod:`pipeline.listen.takes`): retakes, skipped
+    segments and misreads are reported, and a skipped segment gets no take.
     Raises :class:`~pipeline.takes.align.AlignmentError` when the recording cannot be matched
     to the script at all, and :class:`~pipeline.takes.store.TakeError` when it cannot be read.
     """
@@ -126,8 +136,17 @@ def split_recording(
     detection = detect_speech(samples, rate, options.detect)
     expected = expected_segments(plan, segments)
     align_options = options.align or AlignOptions(sentence_pause=plan.meta.sentence_pause)
-    alignment = align_regions(detection.regions, expected, align_options)
+    by_words = None
+    if heard is None:
+        alignment = align_regions(detection.regions, expected, align_options)
+    else:
+        from pipeline.listen.takes import align_by_words
+
+        by_words = align_by_words(heard, detection.regions, plan, expected)
+        alignment = by_words.alignment
     rows = _rows(plan, alignment, detection.duration, options)
+    if by_words is not None:
+        rows = [replace(row, flags=row.flags + by_words.flags(row.segment_id)) for row in rows]
     left_out = tuple(
         (detection.regions[i].start, detection.regions[i].end) for i in alignment.left_out
     )
@@ -135,6 +154,8 @@ def split_recording(
         f"sound at {start:.2f}-{end:.2f}s was not taken for any segment" for start, end in left_out
     ]
     warnings += [f"{row.segment_id}: {flag}" for row in rows for flag in row.flags]
+    missing = by_words.missing if by_words else ()
+    warnings += [f"{segment_id}: missing: no reading of it was heard" for segment_id in missing]
 
     profile = None
     if write:
@@ -155,6 +176,8 @@ def split_recording(
         written=write,
         profile=profile,
         warnings=tuple(warnings),
+        missing=missing,
+        heard=by_words,
     )
 
 
@@ -246,6 +269,9 @@ def format_table(result: SplitResult) -> str:
             f"{row.voiced:7.1f} {row.expected:7.1f} {row.confidence:5.2f}  {text}"
         )
         lines.extend(f"    ! {flag}" for flag in row.flags)
+    lines.extend(
+        f"! {segment_id:8} missing: no reading of it was heard" for segment_id in result.missing
+    )
     return "\n".join(lines)
 
 
