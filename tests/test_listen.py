@@ -164,3 +164,19 @@ def test_offline_a_model_install_fails_with_what_to_fetch_by_hand(tmp_path: Path
     # Nothing half-downloaded is left where the model would go.
     assert not (tmp_path / "data" / "whisper" / "tiny.en").exists()
     assert list((tmp_path / "data" / "whisper").iterdir()) == []
+
+
+def test_build_listen_listens_to_what_was_built(clean_track: Path, monkeypatch) -> None:
+    monkeypatch.chdir(clean_track)
+    result = CliRunner().invoke(main, ["build", "-q", "--listen"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output  # the build's summary...
+    assert "tiny.en" in result.output and "WER" in result.output  # ...then the listen table
+
+
+def test_voices_states_the_recognition_model_and_its_licence(clean_track: Path, monkeypatch):
+    monkeypatch.chdir(clean_track)
+    result = CliRunner().invoke(main, ["voices"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "listening (voicetrack listen)" in result.output
+    assert "tiny.en  licence: MIT (OpenAI Whisper weights" in result.output
