@@ -23,9 +23,12 @@ from typing import Any
 from pipeline import __version__
 from pipeline.assemble import assemble
 from pipeline.cache import SentenceCache
+from pipeline.check import same_slug_errors
 from pipeline.encode import MasterHint, write_mastered_mp3
 from pipeline.engines.base import Engine, load_engine
 from pipeline.engines.takes import TakesEngine
+from pipeline.errors import OptionError
+from pipeline.locales import canonical_locale
 from pipeline.model import (
     SAMPLE_RATE,
     LocalePlan,
@@ -110,17 +113,27 @@ def load_scripts(paths: Iterable[Path], root: Path) -> list[Script]:
             scripts.append(load_script(path, root))
         except ScriptError as exc:
             errors.extend(exc.errors)
+    errors.extend(same_slug_errors([(script.path, script.slug) for script in scripts]))
     if errors:
         raise ScriptError(errors)
     return scripts
 
 
 def plan_jobs(scripts: Sequence[Script], options: BuildOptions) -> list[TrackJob]:
+    """A job per script and locale: the script's locales, or those of ``options.locales``
+    it has. A locale asked for that no script has is an error."""
+    wanted = tuple(canonical_locale(loc) or loc for loc in options.locales)
+    have = sorted({loc for script in scripts for loc in script.meta.locales})
+    for locale in wanted:
+        if locale not in have:
+            raise OptionError(
+                f"--locale {locale}: no script has this locale (the scripts have {', '.join(have)})"
+            )
     jobs = []
     for script in scripts:
         locales = script.meta.locales
-        if options.locales:
-            locales = tuple(loc for loc in locales if loc in options.locales)
+        if wanted:
+            locales = tuple(loc for loc in locales if loc in wanted)
         for locale in locales:
             jobs.append(TrackJob(options.root / script.path, script.slug, locale))
     return jobs
@@ -358,20 +371,44 @@ def _render_takes(
     return rendered, stats, takes.unrendered
 
 
-def write_pdfs(paths: Sequence[Path], options: BuildOptions) -> list[Path]:
-    """The audio-script PDFs alone, without synthesis: times are estimated and marked so."""
+@dataclass(frozen=True)
+class PdfOutcome:
+    path: Path
+    kept: bool  # True: a built track's PDF, with measured times, was left as it is
+
+
+def write_pdfs(paths: Sequence[Path], options: BuildOptions) -> list[PdfOutcome]:
+    """The audio-script PDFs alone, without synthesis: times are estimated and marked so.
+
+    A PDF that a build wrote (its track's manifest records it, and it is still that file)
+    has measured times, and is kept: ``voicetrack build`` is what updates it.
+    """
     from pipeline.estimate import estimate_times
 
     scripts = load_scripts(paths, options.root)
-    written = []
+    outcomes = []
     for job in plan_jobs(scripts, options):
         script = next(s for s in scripts if s.slug == job.slug)
+        folder = options.out_dir / script.slug
+        stem = f"{script.slug}.{job.locale}"
+        path = folder / f"{stem}.pdf"
+        if _built_pdf(folder, folder / f"{stem}.json", path.name):
+            outcomes.append(PdfOutcome(path, kept=True))
+            continue
         plan = plan_locale(script, job.locale)
-        path = options.out_dir / script.slug / f"{script.slug}.{job.locale}.pdf"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         write_pdf(plan, estimate_times(plan), path)
-        written.append(path)
-    return written
+        outcomes.append(PdfOutcome(path, kept=False))
+    return outcomes
+
+
+def _built_pdf(folder: Path, manifest_path: Path, name: str) -> bool:
+    """True when ``name`` in ``folder`` is the PDF that the track's last build wrote."""
+    previous = _read_manifest(manifest_path)
+    recorded = previous.get("outputs") if isinstance(previous, dict) else None
+    if not isinstance(recorded, dict) or name not in recorded:
+        return False
+    return outputs_intact(folder, manifest_path, {name: recorded[name]})
 
 
 def write_recording_sheet(

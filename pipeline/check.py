@@ -7,7 +7,7 @@ scripts before they spend time on synthesis.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.errors import ScriptError, SourceError
@@ -31,7 +31,32 @@ def find_scripts(paths: Iterable[Path] = ()) -> list[Path]:
             found.append(path)
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")
-    return found
+    # A script named twice (a file and its folder) is one script, checked and built once.
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def same_slug_errors(scripts: Sequence[tuple[str, str]]) -> list[SourceError]:
+    """For scripts given as ``(path, slug)`` in order: an error on each script whose slug
+    an earlier one has, since both would be built into the same ``out/<slug>/``."""
+    first: dict[str, str] = {}
+    errors = []
+    for path, slug in scripts:
+        if slug in first:
+            errors.append(
+                SourceError(
+                    path,
+                    1,
+                    1,
+                    f"{first[slug]} has the same name ({slug}), and both would be built into "
+                    "one folder; rename one",
+                )
+            )
+        else:
+            first[slug] = path
+    return errors
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,7 @@ class ScriptSummary:
     sections: int
     segments: int  # distinct segment IDs over all locales
     locales: tuple[LocaleSummary, ...]
+    slug: str = ""  # the name of its folder in out/
 
 
 @dataclass(frozen=True)
@@ -78,7 +104,16 @@ def check_scripts(paths: Sequence[Path], root: Path) -> list[CheckResult]:
             results.append(CheckResult(path, check_script(path, root)))
         except ScriptError as error:
             results.append(CheckResult(path, None, error.errors))
-    return results
+    valid = [r for r in results if r.summary is not None]
+    clashes = {
+        e.path: e for e in same_slug_errors([(r.summary.path, r.summary.slug) for r in valid])
+    }
+    return [
+        replace(r, summary=None, errors=(clashes[r.summary.path],))
+        if r.summary is not None and r.summary.path in clashes
+        else r
+        for r in results
+    ]
 
 
 def summarize(script: Script, plans: dict[str, LocalePlan]) -> ScriptSummary:
@@ -98,6 +133,7 @@ def summarize(script: Script, plans: dict[str, LocalePlan]) -> ScriptSummary:
         sections=len(script.sections),
         segments=len(segment_ids),
         locales=locales,
+        slug=script.slug,
     )
 
 

@@ -581,7 +581,7 @@ def _print_grouped(
     Cells are printed as written, never as console markup."""
     from itertools import groupby
 
-    widths = [max(len(h), *(len(c[i]) for _, c in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(c[i]) for _, c in rows)]) for i, h in enumerate(headers)]
     console.print(_aligned(headers, widths, right, []), style="bold")
     for name, group in groupby(rows, key=lambda row: row[0]):
         console.print(name, highlight=False, markup=False, style="bold")

@@ -66,6 +66,12 @@ class ScriptError(PipelineError):
         return cls([SourceError(path, line, col, message)])
 
 
+class OptionError(PipelineError):
+    """A command-line option names something the project does not have."""
+
+    exit_status = 2
+
+
 class VoiceError(PipelineError):
     """A voice profile is malformed or names something that does not exist."""
 

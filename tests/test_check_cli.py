@@ -213,3 +213,23 @@ def test_a_lexicon_that_is_not_utf8_is_a_script_error(project):
     assert result.stderr.splitlines()[0] == (
         "scripts_src/lexicon.toml:2:4: not UTF-8 text (byte 0xe9)"
     )
+
+
+def test_two_scripts_with_one_slug_are_an_error_naming_both(project):
+    for folder in ("morning", "evening"):
+        (project / "scripts_src" / folder).mkdir()
+        write(project, f"{folder}/rest.md", VALID)
+    result = run("check", "scripts_src/morning", "scripts_src/evening")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "scripts_src/evening/rest.md:1:1: scripts_src/morning/rest.md has the same name (rest), "
+        "and both would be built into one folder; rename one",
+        "1 problem in 1 of 2 scripts",
+    ]
+
+
+def test_a_script_named_twice_is_checked_once(project):
+    write(project, "rest.md", VALID)
+    result = run("check", "scripts_src/rest.md", "scripts_src")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "1 script OK"

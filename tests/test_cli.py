@@ -185,6 +185,28 @@ def test_unknown_voice_role_is_an_input_error(project: Path) -> None:
     assert "tones" in result.stderr
 
 
+def test_a_locale_no_script_has_is_an_input_error(project: Path) -> None:
+    for command in (["build", "-q"], ["pdf"]):
+        result = invoke(*command, "--locale", "en-GB", "--locale", "en-AU")
+        assert result.exit_code == 2, result.output
+        assert result.stderr == (
+            "Error: --locale en-AU: no script has this locale (the scripts have en-GB, en-US)\n"
+        )
+    assert not (project / "out").exists()
+
+
+def test_two_scripts_with_one_slug_do_not_build(project: Path) -> None:
+    (project / "drafts").mkdir()
+    (project / "drafts" / "settling.md").write_text(SCRIPT, encoding="utf-8")
+    result = invoke("build", "-q", "scripts_src", "drafts")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "drafts/settling.md:1:1: scripts_src/settling.md has the same name (settling), and "
+        "both would be built into one folder; rename one\n"
+    )
+    assert not (project / "out").exists()
+
+
 def test_pdf_writes_estimated_scripts_without_synthesis(project: Path) -> None:
     result = invoke("pdf", "--locale", "en-GB")
     assert result.exit_code == 0, result.output
