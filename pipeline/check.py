@@ -104,10 +104,8 @@ def check_scripts(paths: Sequence[Path], root: Path) -> list[CheckResult]:
             results.append(CheckResult(path, check_script(path, root)))
         except ScriptError as error:
             results.append(CheckResult(path, None, error.errors))
-    valid = [r for r in results if r.summary is not None]
-    clashes = {
-        e.path: e for e in same_slug_errors([(r.summary.path, r.summary.slug) for r in valid])
-    }
+    valid = [r.summary for r in results if r.summary is not None]
+    clashes = {e.path: e for e in same_slug_errors([(s.path, s.slug) for s in valid])}
     return [
         replace(r, summary=None, errors=(clashes[r.summary.path],))
         if r.summary is not None and r.summary.path in clashes
