@@ -4,15 +4,31 @@ Each file is written under a hidden temporary name in its own directory (so the 
 stays on one file system and is atomic), flushed to disk, then renamed over the final path.
 If anything goes wrong, Ctrl-C included, the temporary file is removed and the previous
 output stays as it was.
+
+A process killed outright cannot remove its temporary file. So that a later build can tell
+such a leftover from a file another build is still writing, the temporary name carries the
+writer's process ID, and the writer holds an exclusive ``flock`` on the file for as long as
+it writes: a temporary file is stale (:func:`is_stale_temporary`) only when no one holds
+its lock and its writer is no longer running.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: the writer's process ID alone tells
+    fcntl = None  # type: ignore[assignment]
+
+#: ``.<stem>.<pid>.<random>.tmp<suffix>``, as :func:`atomic_path` names its files (the
+#: process ID is missing from the names that earlier versions gave them).
+_TEMPORARY = re.compile(r"^\..+?(?:\.(?P<pid>\d+))?\.[a-z0-9_]{8}\.tmp(?:\.[^.]*)?$")
 
 
 @contextlib.contextmanager
@@ -26,21 +42,60 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(
-        prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent
+        prefix=f".{final.stem}.{os.getpid()}.", suffix=f".tmp{final.suffix}", dir=final.parent
     )
-    os.close(fd)
     temp = Path(name)
     try:
-        yield temp
-        # mkstemp makes the file private; outputs get the permissions of a normal new file.
-        os.chmod(temp, 0o666 & ~_umask())
-        _fsync_file(temp)
-        os.replace(temp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
+        if fcntl is not None:
+            # Held until the file is renamed or removed: it marks the file as being written.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield temp
+            # mkstemp makes the file private; outputs get the permissions of a normal new file.
+            os.chmod(temp, 0o666 & ~_umask())
+            _fsync_file(temp)
+            os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
+    finally:
+        os.close(fd)
     _fsync_directory(final.parent)
+
+
+def is_stale_temporary(path: Path) -> bool:
+    """True when ``path`` is a temporary file of :func:`atomic_path` whose writer has died:
+    no process holds its lock, and the process that made it is not running."""
+    match = _TEMPORARY.match(path.name)
+    if match is None:
+        return False
+    if fcntl is not None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # someone is writing it
+        finally:
+            os.close(fd)  # and with it the lock, if it was taken
+    # Unlocked, but its writer may be between creating the file and locking it.
+    pid = match.group("pid")
+    return pid is None or not _running(int(pid))
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid() or os.name != "posix":  # os.kill(pid, 0) ends a Windows process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: running, as someone else
+        return True
+    return True
 
 
 def write_bytes_atomic(path: Path | str, data: bytes) -> None:

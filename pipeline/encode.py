@@ -234,14 +234,14 @@ def write_mastered_mp3(
             if on_target or not math.isfinite(master_report.input_lufs):
                 break
             if attempts == ENCODE_ATTEMPTS:
-                landed = (
+                missed = (
                     f"{path.name}: encoded at {loudness.integrated_lufs:.1f} LUFS and "
                     f"{loudness.true_peak_dbtp:.1f} dBTP after {attempts} attempts "
                     f"(target {target_lufs:.1f} LUFS, limit {true_peak_limit:.1f} dBTP)"
                 )
                 if abs(loudness_error) > PROMISED_TOLERANCE_LU or peak_excess > PEAK_SLACK_DB:
-                    raise EncodeError(landed)
-                log.warning("%s", landed)  # within what the outputs promise
+                    raise EncodeError(missed)
+                log.warning("%s", missed)  # within what the outputs promise
                 break
             log.debug(
                 "%s encoded at %.1f LUFS, %.1f dBTP; mastering again",

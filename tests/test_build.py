@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -396,3 +397,127 @@ def test_a_cache_entry_is_used_only_for_the_sentence_it_was_made_for(
     assert FakeEngine.calls == 1 and result.synthesised == 1
     assert any("holds the audio of" in r.getMessage() for r in caplog.records)
     assert manifest(project, "en-GB")["segments"] == data["segments"]
+
+
+def track_file(project: Path, name: str) -> Path:
+    return project / "out" / "wind-down" / name
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), id="cut"),
+        pytest.param(lambda p: p.write_bytes(b""), id="emptied"),
+        # Same size, one byte changed: caught by the digest, the file being newer.
+        pytest.param(lambda p: p.write_bytes(b"X" + p.read_bytes()[1:]), id="same-size"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["mp3", "pdf", "vtt"])
+def test_a_damaged_output_is_not_up_to_date(project: Path, kind: str, damage) -> None:
+    run(project, locales=("en-GB",))
+    path = track_file(project, f"wind-down.en-GB.{kind}")
+    whole = path.read_bytes()
+    damage(path)
+    (result,) = run(project, locales=("en-GB",))
+    assert not result.up_to_date
+    record = manifest(project, "en-GB")["outputs"][path.name]
+    assert record == {
+        "bytes": path.stat().st_size,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    if kind == "vtt":
+        assert path.read_bytes() == whole
+    elif kind == "pdf":
+        assert path.read_bytes().rstrip().endswith(b"%%EOF")
+    else:
+        samples = decode(path)
+        assert len(samples) / 44100 == pytest.approx(
+            manifest(project, "en-GB")["duration"], abs=0.01
+        )
+    (again,) = run(project, locales=("en-GB",))
+    assert again.up_to_date
+
+
+def test_an_mp3_beside_the_manifest_of_another_build_is_rebuilt(project: Path) -> None:
+    # What a kill between the renames of a build leaves: the new MP3, the old manifest.
+    script = project / "scripts_src" / "wind-down.md"
+    run(project, locales=("en-GB",))
+    old_manifest = track_file(project, "wind-down.en-GB.json").read_bytes()
+    script.write_text(SCRIPT.replace("[pause 3s]", "[pause 6s]"), encoding="utf-8")
+    run(project, locales=("en-GB",))
+    track_file(project, "wind-down.en-GB.json").write_bytes(old_manifest)
+    script.write_text(SCRIPT, encoding="utf-8")
+    (result,) = run(project, locales=("en-GB",))
+    assert not result.up_to_date
+    duration = len(decode(track_file(project, "wind-down.en-GB.mp3"))) / 44100
+    assert duration == pytest.approx(manifest(project, "en-GB")["duration"], abs=0.01)
+
+
+def test_the_manifest_records_the_files_it_belongs_with(project: Path) -> None:
+    run(project, locales=("en-US",))
+    data = manifest(project, "en-US")
+    assert sorted(data["outputs"]) == sorted(data["files"].values())
+    for name, record in data["outputs"].items():
+        path = track_file(project, name)
+        assert record["bytes"] == path.stat().st_size
+        assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_pdfs_alone_keep_a_built_tracks_measured_pdf(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    run(project, locales=("en-GB",))
+    built = track_file(project, "wind-down.en-GB.pdf").read_bytes()
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(main, ["pdf"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"kept {Path('out/wind-down/wind-down.en-GB.pdf')} (times measured by the last build)",
+        f"wrote {Path('out/wind-down/wind-down.en-US.pdf')}",  # never built: estimated
+    ]
+    assert track_file(project, "wind-down.en-GB.pdf").read_bytes() == built
+    (again,) = run(project, locales=("en-GB",))
+    assert again.up_to_date
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(finished.stdout)
+
+
+def test_the_next_build_removes_what_a_killed_build_left(project: Path) -> None:
+    run(project, locales=("en-GB",))
+    folder = project / "out" / "wind-down"
+    # As atomic_path names them, by a writer that has died: no one holds their lock.
+    left = [
+        folder / f".wind-down.en-GB.{dead_pid()}.k3l9x0_a.tmp.{kind}" for kind in ("mp3", "json")
+    ]
+    left.append(folder / ".wind-down.en-GB.q8w2e6r4.tmp.pdf")  # named by an earlier version
+    for path in left:
+        path.write_bytes(b"half a file")
+    (result,) = run(project, locales=("en-GB",))
+    assert result.up_to_date
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+
+
+def test_the_next_build_leaves_a_running_builds_temporary_files(project: Path) -> None:
+    from pipeline.atomic import atomic_path
+
+    run(project, locales=("en-GB",))
+    folder = project / "out" / "wind-down"
+    with atomic_path(folder / "wind-down.en-GB.mp3") as being_written:
+        being_written.write_bytes(b"the start of an MP3")
+        run(project, locales=("en-GB",), force=True)
+        assert being_written.read_bytes() == b"the start of an MP3"
