@@ -103,14 +103,20 @@ def describe_default_model(root: Path) -> tuple[str, str, str]:
     return model.name, model.licence, f"{model.source}: {model.folder}"
 
 
+#: The listen extra's modules.
+LISTEN_MODULES = ("faster_whisper", "jiwer", "whisper_normalizer")
+
+
 def listen_available() -> bool:
-    return importlib.util.find_spec("faster_whisper") is not None
+    return all(importlib.util.find_spec(name) is not None for name in LISTEN_MODULES)
 
 
 def require_faster_whisper() -> None:
-    if not listen_available():
+    missing = [name for name in LISTEN_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
         raise VoiceUnavailable(
-            "listening to tracks needs faster-whisper, which is not installed",
+            f"listening needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+            "not installed",
             hint=LISTEN_PIP_HINT,
         )
 

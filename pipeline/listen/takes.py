@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.listen.normalise import normalise_words
-from pipeline.listen.recognise import HeardWord, Recogniser, find_model
+from pipeline.listen.recognise import HeardWord, Recogniser, find_model, require_faster_whisper
 from pipeline.model import LocalePlan
 from pipeline.takes.align import Alignment, ExpectedSegment, Placement
 from pipeline.takes.detect import Region
@@ -95,6 +95,7 @@ class HeardTakes:
 
 def hear_recording(recording: Path, model: str | None, root: Path, language: str) -> Any:
     """The words of a recording, heard with ``model`` (default tiny.en)."""
+    require_faster_whisper()
     return Recogniser(find_model(model, root)).transcribe(Path(recording), language=language)
 
 

@@ -31,13 +31,14 @@ from typing import Any
 
 from pipeline.atomic import write_text_atomic
 from pipeline.errors import PipelineError
-from pipeline.listen.normalise import normalise
+from pipeline.listen.normalise import normalise, normalise_words
 from pipeline.listen.recognise import (
     HeardWord,
     Recogniser,
     RecognitionModel,
     file_digest,
     find_model,
+    require_faster_whisper,
     words_from_json,
     words_to_json,
 )
@@ -146,6 +147,7 @@ def listen(
     """Listen to every built track of ``scripts`` (each locale, or ``options.locales``).
 
     The model is loaded once, and only when some track has no cached transcript."""
+    require_faster_whisper()
     model = recogniser.model if recogniser else find_model(options.model, options.root)
     loaded: list[Recogniser] = [recogniser] if recogniser else []
 
@@ -296,12 +298,36 @@ def _words_by_segment(
     words: Sequence[HeardWord], segments: Sequence[_Segment]
 ) -> list[list[HeardWord]]:
     """Each word goes to the segment whose span, stretched halfway to its neighbours,
-    holds the word's middle."""
+    holds the word's middle; except that a word the whole-track alignment matches exactly
+    to a word of the neighbouring segment goes there (a recogniser's times can be a few
+    hundred milliseconds off, which matters where a script has ``[pause 0s]``)."""
     bounds = [(a.end + b.start) / 2 for a, b in zip(segments, segments[1:], strict=False)]
+    owner = [bisect.bisect_right(bounds, word.middle) for word in words]
+    for k, matched in _matched_segments(words, segments).items():
+        if abs(matched - owner[k]) == 1:
+            owner[k] = matched
     buckets: list[list[HeardWord]] = [[] for _ in segments]
-    for word in words:
-        buckets[bisect.bisect_right(bounds, word.middle)].append(word)
+    for word, k in zip(words, owner, strict=True):
+        buckets[k].append(word)
     return buckets
+
+
+def _matched_segments(words: Sequence[HeardWord], segments: Sequence[_Segment]) -> dict[int, int]:
+    """Heard word index -> the segment of the script word jiwer aligns it with exactly."""
+    import jiwer
+
+    script = [(j, w) for j, s in enumerate(segments) for w in normalise_words(s.reference)]
+    heard = [(k, w) for k, word in enumerate(words) for w in normalise_words(word.text)]
+    if not script or not heard:
+        return {}
+    out = jiwer.process_words(" ".join(w for _, w in script), " ".join(w for _, w in heard))
+    matched: dict[int, int] = {}
+    for chunk in out.alignments[0]:
+        if chunk.type == "equal":
+            for offset in range(chunk.ref_end_idx - chunk.ref_start_idx):
+                k = heard[chunk.hyp_start_idx + offset][0]
+                matched.setdefault(k, script[chunk.ref_start_idx + offset][0])
+    return matched
 
 
 def _check_segment(
