@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -119,15 +120,22 @@ def test_a_lexicon_entry_that_changes_a_word_is_flagged_at_its_sentence(
     assert "above 1% word error rate: settling en-US" in result.output
 
 
-def test_a_track_that_was_not_built_is_reported(tmp_path: Path, monkeypatch) -> None:
-    (tmp_path / "scripts_src").mkdir()
-    (tmp_path / "scripts_src" / "settling.md").write_text(SCRIPT, encoding="utf-8")
+def test_a_track_that_was_not_built_stops_listening_before_anything_is_heard(
+    clean_track: Path, tmp_path: Path, monkeypatch
+) -> None:
+    shutil.copytree(clean_track / "scripts_src", tmp_path / "scripts_src")
+    shutil.copytree(clean_track / "out", tmp_path / "out", ignore=shutil.ignore_patterns(".*"))
+    (tmp_path / "out" / "settling" / "settling.en-US.listen.json").unlink(missing_ok=True)
+    (tmp_path / "scripts_src" / "unbuilt.md").write_text(SCRIPT, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
+    before = Recogniser.transcriptions
     result = CliRunner().invoke(main, ["listen"])
     assert result.exit_code == 1
-    assert "scripts_src/settling.md has not been built" in result.output
-    assert "Hint: voicetrack build scripts_src/settling.md" in result.output
-    assert not (tmp_path / "out").exists()
+    assert "scripts_src/unbuilt.md has not been built" in result.output
+    assert "Hint: voicetrack build scripts_src/unbuilt.md" in result.output
+    # The built track was not heard either: nothing transcribed, nothing written.
+    assert Recogniser.transcriptions == before
+    assert not list((tmp_path / "out").rglob("*.listen.json"))
 
 
 def test_a_missing_model_says_how_to_get_it(clean_track: Path, monkeypatch) -> None:

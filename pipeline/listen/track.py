@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +113,6 @@ class TrackCheck:
     suggestions: tuple[Suggestion, ...]
     transcribed: bool  # False when the transcript came from the cache
     report: Path
-    fallback: bool = False  # the track was spoken by a fallback voice
-    warnings: tuple[str, ...] = field(default=())
 
     @property
     def flagged(self) -> tuple[SentenceCheck, ...]:
@@ -156,35 +154,54 @@ def listen(
             loaded.append(Recogniser(model))
         return loaded[0]
 
-    checks = []
+    # Every track is looked at before any is heard: one not built stops the run early,
+    # with nothing written.
+    tracks = []
     for script in scripts:
         locales = script.meta.locales
         if options.locales:
             locales = tuple(loc for loc in locales if loc in options.locales)
-        for locale in locales:
-            if progress:
-                progress(f"{script.slug} {locale}")
-            checks.append(listen_track(script, locale, options, model, get_recogniser))
+        tracks += [_built_track(script, locale, options) for locale in locales]
+    checks = []
+    for track in tracks:
+        if progress:
+            progress(f"{track.script.slug} {track.locale}")
+        checks.append(listen_track(track, options, model, get_recogniser))
     return checks
 
 
-def listen_track(
-    script: Script,
-    locale: str,
-    options: ListenOptions,
-    model: RecognitionModel,
-    get_recogniser: Callable[[], Recogniser],
-) -> TrackCheck:
-    """Check one built track and write its ``.listen.json``."""
+@dataclass(frozen=True)
+class BuiltTrack:
+    script: Script
+    locale: str
+    mp3: Path
+    segments: tuple[_Segment, ...]
+
+    @property
+    def report(self) -> Path:
+        return self.mp3.parent / f"{self.script.slug}.{self.locale}.listen.json"
+
+
+def _built_track(script: Script, locale: str, options: ListenOptions) -> BuiltTrack:
     folder = options.out_dir / script.slug
     stem = f"{script.slug}.{locale}"
     manifest_path = folder / f"{stem}.json"
     manifest = _read_manifest(manifest_path, script)
     mp3 = folder / manifest.get("files", {}).get("mp3", f"{stem}.mp3")
     if not mp3.is_file():
-        raise ListenError(f"{mp3} is missing", hint="run voicetrack build first")
+        raise ListenError(f"{mp3} is missing", hint=f"voicetrack build {script.path}")
     segments = _segments(script, locale, manifest, manifest_path)
+    return BuiltTrack(script, locale, mp3, tuple(segments))
 
+
+def listen_track(
+    track: BuiltTrack,
+    options: ListenOptions,
+    model: RecognitionModel,
+    get_recogniser: Callable[[], Recogniser],
+) -> TrackCheck:
+    """Check one built track and write its ``.listen.json``."""
+    script, locale, mp3, segments = track.script, track.locale, track.mp3, track.segments
     key = _transcript_key(mp3, model, segments)
     cached = options.transcript_cache / f"{key}.json"
     words = _cached_words(cached)
@@ -227,8 +244,7 @@ def listen_track(
         sentences=tuple(sentences),
         suggestions=tuple(suggestions),
         transcribed=transcribed,
-        report=folder / f"{stem}.listen.json",
-        fallback=bool(manifest.get("voice", {}).get("fallback")),
+        report=track.report,
     )
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     write_text_atomic(result.report, text)
