@@ -47,15 +47,24 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """``[serve]``: what ``voicetrack serve`` keeps, and for how long."""
+
+    address_retention_days: int = 30  # days after a share ends before its address is erased
+
+
+@dataclass(frozen=True)
 class ProjectSettings:
     site: SiteSettings = SiteSettings()
     email: EmailSettings | None = None
+    serve: ServeSettings = ServeSettings()
 
 
 #: Every table and its keys, as written in the file.
 TABLES: dict[str, tuple[str, ...]] = {
     "site": ("title", "publisher", "base_url"),
     "email": ("host", "port", "username", "password_env", "from", "security"),
+    "serve": ("address_retention_days",),
 }
 
 
@@ -110,7 +119,7 @@ class _Reader:
                 self.error(self.positions.key(None, name), f"{name} must be a table: [{name}]")
         site = self._site(data.get("site"))
         email = self._email(data.get("email"))
-        return ProjectSettings(site=site, email=email)
+        return ProjectSettings(site=site, email=email, serve=self._serve(data.get("serve")))
 
     def _table(self, name: str, value: object) -> dict[str, Any] | None:
         if not isinstance(value, dict):
@@ -181,6 +190,19 @@ class _Reader:
             password_env=password_env,
             security=security,
         )
+
+    def _serve(self, value: object) -> ServeSettings:
+        values = self._table("serve", value)
+        if values is None or "address_retention_days" not in values:
+            return ServeSettings()
+        days = values["address_retention_days"]
+        if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650:
+            self.error(
+                self.positions.key("serve", "address_retention_days"),
+                "address_retention_days must be a whole number of days, 0-3650",
+            )
+            return ServeSettings()
+        return ServeSettings(address_retention_days=days)
 
 
 _Check = Callable[[str], "str | None"]

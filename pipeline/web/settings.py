@@ -186,7 +186,7 @@ else:
     DEFAULT_FROM_EMAIL = PROJECT.email.from_address
 
 # Days after a share ends (expired, revoked or used up) before the client's address is erased.
-ADDRESS_RETENTION_DAYS = int(os.environ.get("VOICETRACK_ADDRESS_RETENTION_DAYS", "30"))
+ADDRESS_RETENTION_DAYS = PROJECT.serve.address_retention_days
 
 USE_TZ = True
 TIME_ZONE = "UTC"

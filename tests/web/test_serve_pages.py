@@ -45,7 +45,7 @@ def test_the_resource_page_is_the_published_page_plus_the_account_blocks(
     hint = re.compile(r'<p class="send-hint">.*?</p>\n?', re.S)
     assert hint.search(served)  # the server's resource_actions block, signed out
     assert hint.sub("", main_of(served)).strip() == main_of(static).strip()
-    assert '<a href="/account/sign-in/">Sign in</a>' in served
+    assert f'<a href="/account/sign-in/?next=/{SLUG}/">Sign in</a>' in served
     assert "Send securely to my client" not in served
 
 

@@ -56,7 +56,6 @@ def sign_in(client: Client, email: str, password: str, **extra):
 def test_a_post_without_a_csrf_token_is_forbidden(therapist, token: str) -> None:
     strict = Client(enforce_csrf_checks=True)
     assert sign_in(strict, "therapist@example.org", PASSWORD).status_code == 403
-    assert strict.post(f"/s/{token}/download/").status_code == 403
     strict.force_login(therapist)
     share = Share.objects.get()
     data = {"client_email": "c@example.org", "locale": "en-GB", "consent": "on"}
@@ -64,7 +63,16 @@ def test_a_post_without_a_csrf_token_is_forbidden(therapist, token: str) -> None
     assert strict.post(f"/sent/{share.pk}/revoke/").status_code == 403
     assert strict.post("/account/sign-out/").status_code == 403
     share.refresh_from_db()
-    assert share.revoked_at is None and share.downloads == 0 and Share.objects.count() == 1
+    assert share.revoked_at is None and Share.objects.count() == 1
+
+
+def test_the_client_download_needs_the_link_not_a_csrf_token(token: str) -> None:
+    """The client's pages hold no CSRF token: the link's own token is what a forged request
+    would need, and without it there is nothing to download."""
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post(f"/s/{token}/download/").status_code == 200
+    assert strict.post("/s/" + "C" * 43 + "/download/").status_code == 404
+    assert "csrfmiddlewaretoken" not in strict.get(f"/s/{token}/").content.decode()
 
 
 def test_with_its_csrf_token_the_same_post_works(therapist) -> None:
@@ -223,7 +231,7 @@ def test_the_token_is_in_no_log(
     anonymous.get(f"/s/{token}/")
     anonymous.post(f"/s/{token}/download/")
     assert anonymous.get(f"/s/{token}/").status_code == 410  # logged by Django as a 4xx
-    assert Client(enforce_csrf_checks=True).post(f"/s/{token}/download/").status_code == 403
+    assert Client(enforce_csrf_checks=True).post(f"/{SLUG}/send/").status_code == 403
     assert anonymous.get(f"/s/{token}x/").status_code == 404
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "/s/[token]" in logged  # the 4xx responses were logged, redacted

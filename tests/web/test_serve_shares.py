@@ -197,6 +197,8 @@ def test_the_client_page_names_the_exercise_and_language_and_needs_no_script(
     assert "English (US)" in html
     assert '<button type="submit">Download</button>' in html
     assert "<script" not in html
+    assert '<meta name="referrer" content="no-referrer">' in html
+    assert "same-origin" not in html  # the token's page never sends a Referer
     assert Share.objects.get().status == "opened"
 
 
