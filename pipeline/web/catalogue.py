@@ -7,12 +7,17 @@ joining a path from the request, so no URL can reach outside ``out/site/``.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
+from pipeline.errors import ScriptError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,16 @@ def _loaded() -> tuple[Any, list[Resource]]:
     stamp = _inputs_stamp(root)
     with _cache_lock:
         if _cache.get("stamp") != stamp:
-            context = load_site(root, root / "out")
-            _cache["loaded"] = (context, [_resource(page) for page in context.resources])
+            try:
+                context = load_site(root, root / "out")
+            except ScriptError as error:
+                if "loaded" not in _cache:
+                    raise
+                # A script saved half-edited while the server runs: keep serving the site
+                # as it was until the script is valid again.
+                log.warning("keeping the site as it was: %s", error)
+            else:
+                _cache["loaded"] = (context, [_resource(page) for page in context.resources])
             _cache["stamp"] = stamp
         return _cache["loaded"]
 

@@ -342,3 +342,50 @@ def test_the_sweep_erases_addresses_some_days_after_a_share_ends(
         assert CLIENT_EMAIL not in repr(cursor.fetchall())  # the audit log keeps no address
     listing = signed_in.get("/sent/").content.decode()
     assert listing.count("(address erased)") == 3
+
+
+class RefusingInbox:
+    """An SMTP server (aiosmtpd) that refuses every recipient, quoting the address."""
+
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:  # noqa: N802
+        return f"550 no mailbox for {address}"
+
+
+def test_a_refused_address_is_shown_but_not_kept_or_logged(
+    signed_in, settings, caplog: pytest.LogCaptureFixture, django_capture_on_commit_callbacks
+) -> None:
+    controller_module = pytest.importorskip("aiosmtpd.controller", reason="needs aiosmtpd")
+    controller = controller_module.Controller(
+        RefusingInbox(), hostname="127.0.0.1", port=free_port()
+    )
+    controller.start()
+    try:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        response, token = send(signed_in, django_capture_on_commit_callbacks)
+    finally:
+        controller.stop()
+    share = Share.objects.get()
+    assert token is None and share.status == "not sent"
+    assert "SMTPRecipientsRefused" in share.email_error and "550" in share.email_error
+    assert CLIENT_EMAIL not in share.email_error
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.")]
+    assert ours and not any(CLIENT_EMAIL in message for message in ours)  # mail.log: aiosmtpd's
+    page = signed_in.get(response["Location"]).content.decode()
+    assert f"The email to {CLIENT_EMAIL} could not be sent" in page
+
+
+def test_a_script_broken_while_serving_leaves_the_site_as_it_was(
+    client: Client, published: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert TITLE.split("<")[0] in client.get("/").content.decode()
+    broken = published / "scripts_src" / "broken.md"
+    broken.write_text("---\ntitle: Broken\nvoice: [\n---\nText.\n", encoding="utf-8")
+    try:
+        page = client.get(f"/{SLUG}/")
+        assert page.status_code == 200 and "A Calm &lt;script&gt;" in page.content.decode()
+        assert "keeping the site as it was: scripts_src/broken.md:3:" in caplog.text
+    finally:
+        broken.unlink()
+    assert client.get(f"/{SLUG}/").status_code == 200

@@ -91,7 +91,8 @@ def send_link(share_id: int, link: str) -> None:
     try:
         message.send(fail_silently=False)
     except Exception as error:  # any failure of the mail server is the therapist's to see
-        reason = f"{type(error).__name__}: {error}"
+        # The server's reply may quote the address; neither the log nor the share keeps it.
+        reason = f"{type(error).__name__}: {error}".replace(share.client_email, "the address")
         log.warning("share %s: the email could not be sent (%s)", share_id, reason)
         Share.objects.filter(pk=share_id).update(email_error=reason)
         Event.objects.create(share=share, kind=Event.EMAIL_FAILED)
