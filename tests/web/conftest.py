@@ -14,43 +14,14 @@ import atexit
 import importlib.util
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.web.serving import make_project
+
 WEB_INSTALLED = importlib.util.find_spec("django") is not None
-NEEDS_WEB = "voicetrack serve's tests need the web extra: pip install -e '.[test,web]'"
-
-SLUG = "calm-place"
-TITLE = "A Calm <script>alert('x')</script> Place"
-SCRIPT = f"""\
----
-title: {TITLE}
-collection: Test Collection
-track: 1
-description: A short exercise for the tests.
-voice: tones
----
-
-Settle into a comfortable position. [pause 1s]
-
-# Breathing
-
-Breathe in slowly.
-"""
-TONES = """\
-description = "test tones"
-
-[en-GB]
-engine = "fake"
-model = "gb"
-
-[en-US]
-engine = "fake"
-model = "us"
-"""
 
 #: The project the test-client tests' Django settings point at (read once, at set-up).
 PROJECT = Path(tempfile.mkdtemp(prefix="voicetrack-serve-tests-"))
@@ -63,21 +34,6 @@ if WEB_INSTALLED:
     import django
 
     django.setup()
-
-
-def make_project(root: Path) -> Path:
-    """Write, build and publish the test project in ``root``."""
-    from pipeline.build import BuildOptions, build
-    from pipeline.site.publish import publish_site
-
-    (root / "scripts_src").mkdir(parents=True, exist_ok=True)
-    (root / "voices").mkdir(exist_ok=True)
-    (root / "scripts_src" / f"{SLUG}.md").write_text(SCRIPT, encoding="utf-8")
-    (root / "voices" / "tones.toml").write_text(TONES, encoding="utf-8")
-    scripts = sorted((root / "scripts_src").glob("*.md"))
-    build(scripts, BuildOptions(root=root, out_dir=root / "out"))
-    publish_site(root, root / "out")
-    return root
 
 
 @pytest.fixture(scope="session")
@@ -101,10 +57,3 @@ def project_copy(published: Path, tmp_path_factory: pytest.TempPathFactory):
         return target
 
     return copy
-
-
-def free_port() -> int:
-    """A port nothing listens on now (servers here cannot be given port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

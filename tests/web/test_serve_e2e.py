@@ -31,7 +31,7 @@ pytest.importorskip("aiosmtpd", reason="the end-to-end tests need aiosmtpd (the 
 
 from aiosmtpd.controller import Controller  # noqa: E402
 
-from tests.web.conftest import SLUG, TITLE, free_port  # noqa: E402
+from tests.web.serving import SLUG, TITLE, free_port  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 THERAPIST = "therapist@example.org"

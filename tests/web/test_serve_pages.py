@@ -13,8 +13,7 @@ pytest.importorskip("django", reason="voicetrack serve's tests need the web extr
 from django.core.cache import cache  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from tests.web.conftest import SLUG  # noqa: E402
-from tests.web.test_serve_shares import PASSWORD  # noqa: E402
+from tests.web.serving import PASSWORD, SLUG  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 

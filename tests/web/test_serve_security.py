@@ -18,8 +18,7 @@ from django.core.cache import cache  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from pipeline.web.shares.models import Share  # noqa: E402
-from tests.web.conftest import SLUG  # noqa: E402
-from tests.web.test_serve_shares import PASSWORD, send  # noqa: E402
+from tests.web.serving import PASSWORD, SLUG, send  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 

@@ -21,13 +21,9 @@ from django.utils import timezone  # noqa: E402
 
 from pipeline.web.shares.models import Event, Share  # noqa: E402
 from pipeline.web.shares.services import sweep_addresses  # noqa: E402
-from tests.web.conftest import SLUG, TITLE, free_port  # noqa: E402
+from tests.web.serving import CLIENT_EMAIL, LINK, PASSWORD, SLUG, TITLE, free_port, send  # noqa: E402
 
 pytestmark = pytest.mark.django_db
-
-CLIENT_EMAIL = "client@example.org"
-PASSWORD = "a long enough passphrase"
-LINK = re.compile(r"http://testserver/s/([A-Za-z0-9_-]+)/")
 
 
 @pytest.fixture(autouse=True)
@@ -46,27 +42,6 @@ def therapist(django_user_model):
 def signed_in(client: Client, therapist) -> Client:
     client.force_login(therapist)
     return client
-
-
-def send(client: Client, capture, **fields) -> tuple[object, str | None]:
-    """POST the send form (on-commit callbacks run); returns the response and the token
-    from the email, if one was sent."""
-    data = {
-        "client_email": CLIENT_EMAIL,
-        "locale": "en-GB",
-        "consent": "on",
-        "days": "7",
-        "downloads": "3",
-        **fields,
-    }
-    sent_before = len(mail.outbox)
-    with capture(execute=True):
-        response = client.post(f"/{SLUG}/send/", data)
-    token = None
-    if len(mail.outbox) > sent_before:
-        found = LINK.search(mail.outbox[-1].body)
-        token = found.group(1) if found else None
-    return response, token
 
 
 def test_the_form_asks_for_address_language_consent_expiry_and_downloads(signed_in) -> None:
