@@ -45,7 +45,7 @@ MODEL_LICENCE = "MIT (OpenAI Whisper weights, CTranslate2 conversion by Systran)
 #: installs): name -> description.
 KNOWN_MODELS = {
     "tiny.en": "Whisper tiny, English only: fast enough to check every build",
-    "base.en": "Whisper base, English only: fewer recognition errors, about 2x slower",
+    "base.en": "Whisper base, English only: fewer recognition errors than tiny.en, slower",
     "small.en": "Whisper small, English only: for voices tiny.en mishears",
 }
 HUB_PAGE = "https://huggingface.co/Systran"
