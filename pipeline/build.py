@@ -23,11 +23,11 @@ from typing import Any
 from pipeline import __version__
 from pipeline.assemble import assemble
 from pipeline.cache import SentenceCache
-from pipeline.check import same_slug_errors
+from pipeline.check import VoiceProfiles, same_slug_errors, voice_errors
 from pipeline.encode import MasterHint, write_mastered_mp3
 from pipeline.engines.base import Engine, load_engine
 from pipeline.engines.takes import TakesEngine
-from pipeline.errors import OptionError
+from pipeline.errors import OptionError, ScriptError
 from pipeline.locales import canonical_locale
 from pipeline.model import (
     SAMPLE_RATE,
@@ -48,7 +48,7 @@ from pipeline.plan import plan_locale
 from pipeline.publish import write_manifest, write_vtt
 from pipeline.spool import Spool
 from pipeline.synth import SynthStats, render_segments, sentence_count
-from pipeline.voices import resolve_voice
+from pipeline.voices import resolve_voice, role_problem
 
 log = logging.getLogger(__name__)
 
@@ -145,31 +145,96 @@ def build(
     """Validate every script, then render each (script, locale) track."""
     scripts = load_scripts(paths, options.root)
     jobs = plan_jobs(scripts, options)
+    check_voices(scripts, jobs, options)
     if options.jobs <= 1 or len(jobs) <= 1:
         return [build_track(job, options, progress) for job in jobs]
     return _build_parallel(jobs, options, progress)
+
+
+def check_voices(
+    scripts: Sequence[Script], jobs: Sequence[TrackJob], options: BuildOptions
+) -> None:
+    """Every track's voice role exists and speaks its locale, before anything is rendered:
+    a script's ``voice:`` is reported at its line, a role given as an option by name."""
+    voices = VoiceProfiles.read(options.root)
+    errors = list(voices.errors)
+    for script in scripts:
+        locales = [job.locale for job in jobs if job.slug == script.slug]
+        if options.voice is None:
+            errors += voice_errors(script, voices, locales)
+    if errors:
+        raise ScriptError(errors)
+    for option, role in (("--voice", options.voice), ("--fill-missing", options.fill_missing)):
+        for locale in dict.fromkeys(job.locale for job in jobs):
+            problem = role and role_problem(voices.profiles, role, locale, voices.errors)
+            if problem:
+                raise OptionError(f"{option} {role}: {problem}")
 
 
 def _build_parallel(
     jobs: Sequence[TrackJob], options: BuildOptions, progress: Progress | None
 ) -> list[TrackResult]:
     """Tracks rendered by worker processes. Their progress events and log records come back
-    over one queue, so the parent shows both in order, above its progress bars."""
+    over one queue, so the parent shows both in order, above its progress bars.
+
+    The workers end with the parent (:mod:`pipeline.lifetime`): if it is killed, or stopped
+    by Ctrl-C, SIGTERM or a failure of its own, no worker goes on rendering for no one.
+    """
     import multiprocessing
 
+    context = multiprocessing.get_context()
     level = logging.getLogger("pipeline").getEffectiveLevel()
-    with multiprocessing.Manager() as manager:
-        queue = manager.Queue()
-        with ProcessPoolExecutor(
-            max_workers=options.jobs, initializer=_worker_logging, initargs=(queue, level)
-        ) as pool:
-            futures = [pool.submit(_build_track_queued, job, options, queue) for job in jobs]
-            pending = set(futures)
-            while pending:
-                _drain(queue, progress, timeout=0.1)
-                pending = {f for f in pending if not f.done()}
-            _drain(queue, progress, timeout=0)
-            return [f.result() for f in futures]
+    # A plain queue, handed to each worker as it starts: no manager process to outlive us.
+    queue = context.Queue()
+    pool = ProcessPoolExecutor(
+        max_workers=options.jobs,
+        mp_context=context,
+        initializer=_worker_start,
+        initargs=(queue, level),
+    )
+    try:
+        futures = [pool.submit(_build_track_queued, job, options) for job in jobs]
+        pending = set(futures)
+        ended = 0
+        while pending:
+            ended += _drain(queue, progress, timeout=0.1)
+            pending = {f for f in pending if not f.done()}
+        # A worker's events travel apart from its results: wait for each task's last one.
+        deadline = time.monotonic() + 5
+        while ended < len(futures) and time.monotonic() < deadline:
+            ended += _drain(queue, progress, timeout=0.1)
+        results = [f.result() for f in futures]
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_workers()
+        raise
+    pool.shutdown()
+    queue.close()
+    return results
+
+
+def _stop_workers() -> None:
+    """SIGTERM every worker still running (each removes its temporary files) and wait for
+    them to go."""
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+
+
+def _worker_start(queue: Any, level: int) -> None:
+    """In a worker, as it starts: end with the parent, and report through ``queue``."""
+    from pipeline.lifetime import end_with_parent
+
+    global _progress_queue
+    end_with_parent()
+    _progress_queue = queue
+    _worker_logging(queue, level)
 
 
 def _worker_logging(queue: Any, level: int) -> None:
@@ -188,22 +253,38 @@ def _worker_logging(queue: Any, level: int) -> None:
     logger.propagate = False
 
 
-def _drain(queue: Any, progress: Progress | None, timeout: float) -> None:
+def _drain(queue: Any, progress: Progress | None, timeout: float) -> int:
+    """Show the events waiting on ``queue``; return how many tasks ended among them."""
     import queue as queue_module
 
+    ended = 0
     while True:
         try:
             event = queue.get(timeout=timeout) if timeout else queue.get_nowait()
         except queue_module.Empty:
-            return
-        if isinstance(event, logging.LogRecord):
+            return ended
+        if event == _TASK_END:
+            ended += 1
+        elif isinstance(event, logging.LogRecord):
             logging.getLogger(event.name).handle(event)
         elif progress is not None:
             progress(*event)
 
 
-def _build_track_queued(job: TrackJob, options: BuildOptions, queue: Any) -> TrackResult:
-    return build_track(job, options, lambda *event: queue.put(event))
+#: In a worker: where its progress events go (set by :func:`_worker_start`).
+_progress_queue: Any = None
+#: The last event of every task, after its log records and progress.
+_TASK_END = ("", "end", 0)
+
+
+def _build_track_queued(job: TrackJob, options: BuildOptions) -> TrackResult:
+    from pipeline.lifetime import run_task
+
+    queue = _progress_queue
+    try:
+        return run_task(build_track, job, options, lambda *event: queue.put(event))
+    finally:
+        queue.put(_TASK_END)
 
 
 _engines: dict[tuple[str, str], Engine] = {}

@@ -6,7 +6,7 @@ scripts before they spend time on synthesis.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from pipeline.estimate import estimate_times, word_count
 from pipeline.model import LocalePlan, Script
 from pipeline.parse import is_script_name, load_script
 from pipeline.plan import plan_script
+from pipeline.voices import Profile, read_profiles, role_problem
 
 DEFAULT_SCRIPTS = Path("scripts_src")
 
@@ -84,24 +85,70 @@ class CheckResult:
     path: Path
     summary: ScriptSummary | None
     errors: tuple[SourceError, ...] = ()
+    kind: str = "script"  # or "voice profile"
 
     @property
     def ok(self) -> bool:
         return self.summary is not None
 
 
-def check_script(path: Path, root: Path) -> ScriptSummary:
-    """Parse and plan one script; its ScriptError if it is invalid."""
+def check_script(path: Path, root: Path, voices: VoiceProfiles | None = None) -> ScriptSummary:
+    """Parse and plan one script and check that its voice role speaks its locales; its
+    ScriptError if it is invalid."""
     script = load_script(path, root)
+    voices = voices or VoiceProfiles.read(root)
+    errors = voice_errors(script, voices)
+    if errors:
+        raise ScriptError(errors)
     return summarize(script, plan_script(script))
 
 
+@dataclass(frozen=True)
+class VoiceProfiles:
+    """The project's voice roles, and the problems of the profiles that are invalid."""
+
+    profiles: Mapping[str, Profile]
+    errors: tuple[SourceError, ...] = ()
+
+    @classmethod
+    def read(cls, root: Path) -> VoiceProfiles:
+        profiles, errors = read_profiles(root)
+        return cls(profiles, tuple(errors))
+
+
+def voice_errors(
+    script: Script, voices: VoiceProfiles, locales: Iterable[str] | None = None
+) -> list[SourceError]:
+    """A problem on the ``voice:`` line (or ``locales:``, when the voice is the default) for
+    each of the script's locales (or of ``locales``) its voice role cannot speak."""
+    chosen = script.meta.voice
+    key = "voice" if any(k == "voice" for k, _, _ in script.positions) else "locales"
+    line, col = script.position_of(key)
+    problems: list[str] = []
+    for locale in script.meta.locales if locales is None else locales:
+        problem = role_problem(voices.profiles, chosen, locale, voices.errors)
+        if problem and problem not in problems:
+            problems.append(problem)
+    return [SourceError(script.path, line, col, problem) for problem in problems]
+
+
+PROFILE = "voice profile"
+
+
 def check_scripts(paths: Sequence[Path], root: Path) -> list[CheckResult]:
-    """Check every script, collecting each one's errors rather than stopping at the first."""
-    results = []
+    """Check every script, collecting each one's errors rather than stopping at the first.
+
+    Invalid voice profiles come first, as results of their own (``kind`` PROFILE).
+    """
+    voices = VoiceProfiles.read(root)
+    broken = dict.fromkeys(e.path for e in voices.errors)
+    results = [
+        CheckResult(Path(shown), None, tuple(e for e in voices.errors if e.path == shown), PROFILE)
+        for shown in broken
+    ]
     for path in paths:
         try:
-            results.append(CheckResult(path, check_script(path, root)))
+            results.append(CheckResult(path, check_script(path, root, voices)))
         except ScriptError as error:
             results.append(CheckResult(path, None, error.errors))
     valid = [r.summary for r in results if r.summary is not None]

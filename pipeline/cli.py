@@ -30,6 +30,15 @@ EXIT_RENDER_FAILED = 1
 EXIT_INVALID_INPUT = 2
 
 
+def _role_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A role given on the command line follows the rule for ``voice:`` in a script."""
+    from pipeline.parse import is_role_name
+
+    if value is not None and not is_role_name(value):
+        raise click.BadParameter("a role name is letters, digits, '-' and '_', like narrator")
+    return value
+
+
 @contextmanager
 def reporting_errors(debug: bool = False, *, keep_going: bool = False) -> Iterator[None]:
     """Run a command, reporting pipeline errors on stderr and exiting with their status;
@@ -110,15 +119,19 @@ def check(paths: tuple[Path, ...]) -> None:
         else:
             report_script_errors(ScriptError(result.errors))
     invalid = [r for r in results if not r.ok]
+    scripts = [r for r in results if r.kind == "script"]
     if invalid:
         errors = sum(len(r.errors) for r in invalid)
+        bad_scripts = sum(r.kind == "script" for r in invalid)
+        profiles = len(invalid) - bad_scripts
         click.echo(
-            f"{errors} problem{'s' * (errors != 1)} in {len(invalid)} of {len(results)} "
-            f"script{'s' * (len(results) != 1)}",
+            f"{errors} problem{'s' * (errors != 1)} in {bad_scripts} of {len(scripts)} "
+            f"script{'s' * (len(scripts) != 1)}"
+            + (f" and {profiles} voice profile{'s' * (profiles != 1)}" if profiles else ""),
             err=True,
         )
         raise SystemExit(EXIT_INVALID_INPUT)
-    click.echo(f"{len(results)} script{'s' * (len(results) != 1)} OK")
+    click.echo(f"{len(scripts)} script{'s' * (len(scripts) != 1)} OK")
 
 
 # --------------------------------------------------------------------------- build and pdf
@@ -183,10 +196,16 @@ _locale_option = click.option(
 @_paths_argument
 @_out_option
 @_locale_option
-@click.option("--voice", metavar="ROLE", help="Voice role for every script, instead of its own.")
+@click.option(
+    "--voice",
+    metavar="ROLE",
+    callback=_role_name,
+    help="Voice role for every script, instead of its own.",
+)
 @click.option(
     "--fill-missing",
     metavar="ROLE",
+    callback=_role_name,
     help="With a takes voice: speak segments that have no usable take with this role.",
 )
 @click.option(
@@ -265,8 +284,12 @@ def build(
     )
 
     def run_build(options: BuildOptions) -> None:
+        from pipeline.lifetime import signals_exit
+
         started = time.perf_counter()
+        # SIGTERM and SIGHUP stop a build as Ctrl-C does: temporary files go, workers end.
         with (
+            signals_exit(),
             BuildDisplay(quiet) as display,
             _console_logging(display.progress.console, quiet, debug),
         ):
@@ -897,6 +920,7 @@ _role_option = click.option(
     "role",
     required=True,
     metavar="ROLE",
+    callback=_role_name,
     help="The voice role the takes belong to (e.g. the therapist's name).",
 )
 _takes_locale_option = click.option(
@@ -1030,6 +1054,7 @@ def takes_status_command(script: Path, role: str, locale: str | None, adopt: boo
 @click.option(
     "--guide-voice",
     metavar="ROLE",
+    callback=_role_name,
     default="narrator",
     show_default=True,
     help="Voice role of the guide track.",

@@ -148,6 +148,12 @@ class Script:
     sections: tuple[Section, ...]
     lexicon: Lexicon = field(default_factory=Lexicon)
     body_line: int = 1  # first line after the front matter
+    # Where each front-matter value was written, for errors found after parsing.
+    positions: tuple[tuple[str, int, int], ...] = field(default=(), compare=False, repr=False)
+
+    def position_of(self, key: str) -> tuple[int, int]:
+        """(line, column) of front-matter ``key``'s value; (1, 1) when it was not written."""
+        return next(((line, col) for k, line, col in self.positions if k == key), (1, 1))
 
 
 # --------------------------------------------------------------------------- plan

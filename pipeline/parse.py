@@ -206,6 +206,7 @@ def _parse(
             sections=sections,
             lexicon=lexicon,
             body_line=head.body_start,
+            positions=tuple((key, *where) for key, where in head.positions.items()),
         )
     return script, errors.items, head.positions
 
@@ -406,9 +407,18 @@ def _text_value(key: str, value: _Scalar | _List) -> str:
     return _scalar(key, value).text.strip()
 
 
+#: What a voice role's name may be, in a script or on the command line: it names the file
+#: voices/<role>.toml and the folder takes/<role>/, so it can hold no path.
+ROLE_NAME = re.compile(r"[A-Za-z0-9][\w-]*")
+
+
+def is_role_name(name: str) -> bool:
+    return ROLE_NAME.fullmatch(name) is not None
+
+
 def _voice_value(key: str, value: _Scalar | _List) -> str:
     scalar = _scalar(key, value)
-    if not re.fullmatch(r"[A-Za-z0-9][\w-]*", scalar.text):
+    if not is_role_name(scalar.text):
         raise _Problem(
             "voice must be a role name of letters, digits, '-' and '_', like narrator",
             scalar.offset,

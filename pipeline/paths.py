@@ -14,10 +14,21 @@ from pathlib import Path
 from pipeline.errors import ScriptError
 
 
-def inside_root(root: Path, path: str | os.PathLike[str]) -> Path | None:
+def inside_root(
+    root: Path, path: str | os.PathLike[str], *, follow_links: bool = True
+) -> Path | None:
     """``root / path`` (``path`` relative to ``root``, or absolute) with every symlink
-    resolved, or None when that leaves ``root``."""
+    resolved, or None when that leaves ``root``.
+
+    With ``follow_links`` False only the path as written is judged (``..`` and absolute
+    parts), for a folder whose links are its owner's own doing, such as the folder of
+    installed voices: a name from a project may not climb out of it, but a voice the user
+    linked there is theirs to use.
+    """
     base = Path(root).resolve()
+    if not follow_links:
+        target = Path(os.path.normpath(base / path))
+        return target if target.is_relative_to(base) else None
     target = (base / path).resolve()
     return target if target.is_relative_to(base) else None
 

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.engines.base import Engine, engine_class, engine_names
@@ -33,6 +33,7 @@ from pipeline.errors import ScriptError, SourceError, VoiceError, VoiceUnavailab
 from pipeline.lexicon import display_path
 from pipeline.locales import canonical_locale
 from pipeline.model import ResolvedVoice, VoiceSpec
+from pipeline.paths import inside_root
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,16 +100,6 @@ def file_digest(path: Path) -> str:
     return digest
 
 
-def inside_root(root: Path, relative: str) -> Path | None:
-    """``root / relative`` resolved (symlinks followed), or None when it leaves the root."""
-    target = (root / relative).resolve()
-    try:
-        target.relative_to(root.resolve())
-    except ValueError:
-        return None
-    return target
-
-
 # --------------------------------------------------------------------------- profiles
 
 
@@ -141,20 +132,33 @@ def load_profiles(root: Path) -> dict[str, Profile]:
     Every file is validated strictly; all problems of all files are raised together as one
     :class:`ScriptError` with a position for each.
     """
+    profiles, errors = read_profiles(root)
+    if errors:
+        raise ScriptError(errors)
+    return profiles
+
+
+def read_profiles(root: Path) -> tuple[dict[str, Profile], list[SourceError]]:
+    """The valid profiles, and every problem of the files that are not (which are left out),
+    for a caller that reports problems beside its own."""
     root = Path(root)
     files = [(p, True) for p in _toml_files(shipped_profiles_dir())]
     files += [(p, False) for p in _toml_files(root / "voices")]
     profiles: dict[str, Profile] = {}
     errors: list[SourceError] = []
     for path, builtin in files:
+        if not builtin and inside_root(root, path) is None:
+            # voices/ (or the file) links out of the project: nothing of it is read.
+            shown = f"voices/{path.name}"
+            message = f"{shown} is a link to a file outside the project root"
+            errors.append(SourceError(shown, 1, 1, message))
+            continue
         reader = _ProfileReader(path, display_path(path, root), root)
         profile = reader.read(builtin)
         errors.extend(reader.errors)
         if profile is not None:
             profiles[profile.role] = profile
-    if errors:
-        raise ScriptError(errors)
-    return dict(sorted(profiles.items()))
+    return dict(sorted(profiles.items())), errors
 
 
 def _toml_files(folder: Path) -> list[Path]:
@@ -302,6 +306,12 @@ class _ProfileReader:
                 self.error(where(key), f"{key} must be a non-empty string")
             elif key in PATH_KEYS and inside_root(self.root, value) is None:
                 self.error(where(key), f"{key} {value!r} resolves outside the project root")
+            elif key == "model" and _looks_like_a_path(value):
+                self.error(
+                    where(key),
+                    f"model {value!r} is a voice's name, not a path (for a file in the "
+                    "project, use model_path)",
+                )
             else:
                 values[key] = value
         if "speaker_wav" in table:
@@ -348,6 +358,15 @@ class _ProfileReader:
                 + ", ".join(known),
             )
             return None
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """A model name that would climb out of the folder it is looked up in."""
+    return (
+        PurePosixPath(name).is_absolute()
+        or ".." in re.split(r"[\\/]", name)
+        or bool(re.match(r"[A-Za-z]:", name))
+    )
 
 
 def _decode_error_position(exc: tomllib.TOMLDecodeError) -> tuple[int, int]:
@@ -528,6 +547,25 @@ def resolve_voice(
         f"no voice of role {role!r} is available for {locale} on this machine:\n{reasons}",
         hint=hints[0] if hints else None,
     )
+
+
+def role_problem(
+    profiles: Mapping[str, Profile],
+    role: str,
+    locale: str,
+    errors: Iterable[SourceError] = (),
+) -> str | None:
+    """Why ``role`` cannot speak ``locale``, as far as the profiles tell (not whether its
+    engine is installed): None when it can. ``errors`` are the profiles' own problems."""
+    if role not in profiles:
+        broken = sorted({e.path for e in errors if PurePosixPath(e.path).stem == role})
+        if broken:
+            return f"voice role {role!r} cannot be used until {', '.join(broken)} is fixed"
+    try:
+        _choices_for(profiles, role, locale)
+    except VoiceError as error:
+        return str(error)
+    return None
 
 
 def _choices_for(profiles: Mapping[str, Profile], role: str, locale: str) -> tuple[VoiceSpec, ...]:

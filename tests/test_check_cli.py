@@ -13,6 +13,7 @@ from pipeline import __version__
 from pipeline.check import find_scripts
 from pipeline.cli import main, reporting_errors
 from pipeline.errors import ScriptError, VoiceUnavailable
+from pipeline.voices import shipped_profiles_dir
 
 VALID = "---\ntitle: Short Rest\n---\nHello there. [pause 10s]\n"
 INVALID = "---\ntitle: Broken\nrate: 3\n---\nSettle [pasue 3s] now.\n\n- a list\n"
@@ -233,3 +234,44 @@ def test_a_script_named_twice_is_checked_once(project):
     result = run("check", "scripts_src/rest.md", "scripts_src")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == "1 script OK"
+
+
+def test_a_voice_role_that_does_not_exist_is_an_error_at_its_line(project):
+    write(project, "a.md", "---\ntitle: A\nvoice: narator\n---\nHello.\n")
+    result = run("check")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "scripts_src/a.md:3:8: unknown voice role 'narator' (did you mean 'narrator'?); "
+        "roles: espeak, narrator, narrator-piper",
+        "1 problem in 1 of 1 script",
+    ]
+
+
+def test_a_voice_role_without_one_of_the_scripts_locales_is_an_error(project):
+    write(project, "a.md", "---\ntitle: A\nlocales: [en-GB, en-AU]\n---\nHello.\n")
+    result = run("check")
+    assert result.exit_code == 2
+    shipped = shipped_profiles_dir() / "narrator.toml"
+    assert result.stderr.splitlines()[0] == (
+        f"scripts_src/a.md:3:10: voice role 'narrator' ({shipped}) has no voice for en-AU "
+        "(it has en-GB, en-US)"
+    )
+
+
+def test_a_profile_whose_paths_leave_the_root_fails_check(project):
+    (project / "voices").mkdir()
+    (project / "voices" / "mine.toml").write_text(
+        '[en-GB]\nengine = "piper"\nmodel_path = "../../voice.onnx"\n'
+        '[en-US]\nengine = "piper"\nmodel = "en_US-joe-medium"\n',
+        encoding="utf-8",
+    )
+    write(project, "a.md", "---\ntitle: A\nvoice: mine\n---\nHello.\n")
+    write(project, "b.md", VALID)
+    result = run("check")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "voices/mine.toml:3:1: model_path '../../voice.onnx' resolves outside the project root",
+        "scripts_src/a.md:3:8: voice role 'mine' cannot be used until voices/mine.toml is fixed",
+        "2 problems in 1 of 2 scripts and 1 voice profile",
+    ]
+    assert "scripts_src/b.md: Short Rest" in result.stdout

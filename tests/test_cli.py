@@ -207,6 +207,45 @@ def test_two_scripts_with_one_slug_do_not_build(project: Path) -> None:
     assert not (project / "out").exists()
 
 
+ROLE_RULE = "a role name is letters, digits, '-' and '_', like narrator"
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["build", "-q", "--voice", "../../x"], "--voice"),
+        (["build", "-q", "--voice", "tones", "--fill-missing", "a/b"], "--fill-missing"),
+        (["takes", "sheet", "scripts_src/settling.md", "--voice", "../../x"], "--voice"),
+        (["takes", "status", "scripts_src/settling.md", "--voice", "../x"], "--voice"),
+        (
+            ["takes", "sheet", "scripts_src/settling.md", "--voice", "me", "--guide-voice", ".."],
+            "--guide-voice",
+        ),
+    ],
+)
+def test_role_names_on_the_command_line_follow_the_rule_for_voice(
+    project: Path, args: list[str], option: str
+) -> None:
+    around = sorted(project.parent.iterdir())
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for '{option}': {ROLE_RULE}"
+    assert sorted(project.parent.iterdir()) == around
+    assert sorted(p.name for p in project.iterdir()) == ["scripts_src", "voices"]
+
+
+def test_a_script_voice_that_does_not_exist_stops_the_build_at_its_line(project: Path) -> None:
+    script = project / "scripts_src" / "settling.md"
+    script.write_text(SCRIPT.replace("voice: tones", "voice: tonez"), encoding="utf-8")
+    result = invoke("build", "-q")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "scripts_src/settling.md:3:8: unknown voice role 'tonez' (did you mean 'tones'?); "
+        "roles: espeak, narrator, narrator-piper, tones"
+    ]
+    assert not (project / "out").exists()
+
+
 def test_pdf_writes_estimated_scripts_without_synthesis(project: Path) -> None:
     result = invoke("pdf", "--locale", "en-GB")
     assert result.exit_code == 0, result.output

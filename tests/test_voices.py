@@ -265,6 +265,48 @@ def test_symlinked_paths_that_leave_the_root_are_refused(root: Path, tmp_path: P
     ]
 
 
+def test_a_profile_file_linked_from_outside_the_root_is_refused(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.toml"
+    outside.write_text('[en-GB]\nengine = "fake"\nmodel = "x"\n', encoding="utf-8")
+    (root / "voices" / "sneaky.toml").symlink_to(outside)
+    assert errors_of(root) == [
+        "voices/sneaky.toml:1:1: voices/sneaky.toml is a link to a file outside the project root"
+    ]
+
+
+def test_a_voices_folder_linked_from_outside_the_root_is_refused(
+    root: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "shared-voices"
+    outside.mkdir()
+    (outside / "guest.toml").write_text('[en-GB]\nengine = "fake"\nmodel = "x"\n', encoding="utf-8")
+    (root / "voices").rmdir()
+    (root / "voices").symlink_to(outside)
+    assert errors_of(root) == [
+        "voices/guest.toml:1:1: voices/guest.toml is a link to a file outside the project root"
+    ]
+
+
+@pytest.mark.parametrize("name", ["../../secret", "/etc/passwd", "a/../../b"])
+def test_a_model_name_is_a_name_not_a_path(root: Path, name: str) -> None:
+    write(root, "sneaky.toml", f'[en-GB]\nengine = "piper"\nmodel = "{name}"\n')
+    assert errors_of(root) == [
+        f"voices/sneaky.toml:3:1: model {name!r} is a voice's name, not a path (for a file in "
+        "the project, use model_path)"
+    ]
+
+
+def test_a_piper_model_name_never_reads_outside_the_data_folder(root: Path, offline: Path) -> None:
+    from pipeline.engines.piper import PiperEngine
+
+    secret = offline / "secret.onnx"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_bytes(b"onnx")
+    (offline / "secret.onnx.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(VoiceError, match="leads outside the folder of installed voices"):
+        PiperEngine.check(VoiceSpec("piper", model="../../secret"), root)
+
+
 # --------------------------------------------------------------------------- resolution
 
 

@@ -46,7 +46,8 @@ import numpy as np
 from pipeline.engines.base import Engine
 from pipeline.errors import SynthesisError, VoiceError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
-from pipeline.voices import file_digest, inside_root
+from pipeline.paths import inside_root
+from pipeline.voices import file_digest
 
 log = logging.getLogger(__name__)
 

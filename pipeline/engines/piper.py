@@ -31,7 +31,8 @@ import numpy as np
 from pipeline.engines.base import Engine, require_module
 from pipeline.errors import SynthesisError, VoiceError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
-from pipeline.voices import data_dir, file_digest, inside_root
+from pipeline.paths import inside_root
+from pipeline.voices import data_dir, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +165,12 @@ def locate_voice(spec: VoiceSpec, root: Path) -> PiperFiles:
             f"package {pip_name}",
         )
     folder = data_dir() / "piper"
-    model = folder / f"{spec.model}.onnx"
-    config = folder / f"{spec.model}.onnx.json"
+    model = inside_root(folder, f"{spec.model}.onnx", follow_links=False)
+    config = inside_root(folder, f"{spec.model}.onnx.json", follow_links=False)
+    if model is None or config is None:
+        raise VoiceError(
+            f"piper voice name {spec.model!r} leads outside the folder of installed voices"
+        )
     if not (model.is_file() and config.is_file()):
         raise VoiceUnavailable(
             f"piper voice {spec.model} is not installed (looked for {model} and its .json)",
