@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "pipeline.web.pages",
     "pipeline.web.accounts",
     "pipeline.web.shares",
+    "django.contrib.staticfiles",
+    "pipeline.web.studio",
 ]
 
 MIDDLEWARE = [
@@ -73,7 +75,7 @@ TEMPLATES = [
         # The server's own templates (under web/); the site's environment adds its own
         # templates after them, so web/resource.html extends the site's resource.html and
         # the public pages come from one set of templates.
-        "DIRS": [WEB_DIR / "templates"],
+        "DIRS": [WEB_DIR / "templates", WEB_DIR / "studio" / "templates"],
         "APP_DIRS": False,
         "OPTIONS": {
             "environment": "pipeline.web.templating.environment",
@@ -170,6 +172,8 @@ WHITENOISE_ROOT = SITE_DIR
 WHITENOISE_INDEX_FILE = False
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_MIMETYPES = MEDIA_TYPES
+# The apps' own static files (the studio's script and styles), under /static/<app>/.
+WHITENOISE_USE_FINDERS = True
 
 if PROJECT.email is None:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

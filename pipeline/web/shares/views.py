@@ -117,7 +117,8 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
     share, refusal = _client_share(request, token)
     if share is None:
         return refusal
-    path = catalogue.track_file(share.slug, share.locale)
+    own = getattr(share, "own_track", None)  # a track recorded in the studio
+    path = own.file() if own is not None else catalogue.track_file(share.slug, share.locale)
     if path is None:
         return _gone(request)
     if not claim_download(share):
