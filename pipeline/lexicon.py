@@ -8,6 +8,7 @@ case-sensitive, in one pass (a replacement is never replaced again).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -17,7 +18,7 @@ from pathlib import Path
 from pipeline.errors import CONTROL_HINT, ScriptError, SourceError, control_characters
 from pipeline.locales import canonical_locale
 from pipeline.model import Lexicon
-from pipeline.paths import read_source
+from pipeline.paths import inside_root, read_source
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -85,12 +86,12 @@ def merge_lexicons(nearest_first: Iterable[Lexicon]) -> Lexicon:
 def lexicon_files(script_dir: Path, root: Path) -> list[Path]:
     """Existing lexicon files from ``script_dir`` up to ``root``, nearest first.
 
-    A script outside the root only sees the lexicon in its own folder.
+    A folder outside the root has none: its scripts are refused and nothing of it is read.
     """
     script_dir, root = script_dir.resolve(), root.resolve()
-    folders = [script_dir]
-    if script_dir.is_relative_to(root):
-        folders += [p for p in script_dir.parents if p.is_relative_to(root)]
+    if not script_dir.is_relative_to(root):
+        return []  # such a script is refused, and nothing beside it is read
+    folders = [script_dir, *(p for p in script_dir.parents if p.is_relative_to(root))]
     return [f / LEXICON_FILE for f in folders if (f / LEXICON_FILE).is_file()]
 
 
@@ -99,8 +100,12 @@ def load_lexicon(script_dir: Path, root: Path) -> Lexicon:
     found: list[Lexicon] = []
     errors: list[SourceError] = []
     for file in lexicon_files(script_dir, root):
+        shown = display_path(file, root)
+        if inside_root(root, file) is None:
+            message = f"{LEXICON_FILE} is a link to a file outside the project root"
+            errors.append(SourceError(shown, 1, 1, message))
+            continue
         try:
-            shown = display_path(file, root)
             found.append(parse_lexicon(read_source(file, shown, "lexicon"), shown))
         except ScriptError as error:
             errors.extend(error.errors)
@@ -110,11 +115,17 @@ def load_lexicon(script_dir: Path, root: Path) -> Lexicon:
 
 
 def display_path(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` when inside it (as shown in messages), else as given."""
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    """``path`` relative to ``root`` when inside it (as shown in messages), else as given.
+
+    A path that is inside the root as written, but links out of it, is shown as written.
+    """
+    for candidate, base in (
+        (path.resolve(), root.resolve()),
+        (Path(os.path.abspath(path)), Path(os.path.abspath(root))),
+    ):
+        if candidate.is_relative_to(base):
+            return candidate.relative_to(base).as_posix()
+    return str(path)
 
 
 def apply_lexicon(text: str, mapping: Mapping[str, str]) -> str:

@@ -57,6 +57,9 @@ BREAK_STRENGTHS = {
 ESCAPABLE = frozenset("[]{}|*_<\\")
 FRONT_MATTER_KEYS = tuple(f.name for f in fields(FrontMatter))
 COVER_SUFFIXES = (".jpg", ".jpeg", ".png")
+SCRIPT_OUTSIDE_ROOT = (
+    "the script is outside the project root (scripts are read only from inside it)"
+)
 ABOUT_SUFFIX = ".about.md"  # <slug>.about.md beside a script is its page text, not a script
 
 
@@ -74,10 +77,12 @@ def parse_script(text: str, path: str, lexicon: Lexicon = NO_LEXICON) -> Script:
 def load_script(path: Path, root: Path) -> Script:
     """Read and parse the script at ``path`` with the lexicons between it and ``root``.
 
-    Paths in the Script and in errors are relative to ``root`` when the script is inside it.
-    The cover image, if any, must exist and resolve inside ``root``.
+    Paths in the Script and in errors are relative to ``root``. The script (symlinks
+    resolved) must be inside ``root``, or it is refused unread; so must its cover image.
     """
     shown = display_path(path, root)
+    if inside_root(root, path) is None:
+        raise ScriptError.at(shown, 1, 1, SCRIPT_OUTSIDE_ROOT)
     errors: list[SourceError] = []
     try:
         lexicon = load_lexicon(path.parent, root)
@@ -157,13 +162,16 @@ def _about_errors(
     target = about_file(script, root)
     if target is None:
         return []
+    resolved = inside_root(root, target)
     if about is not None:
         line, col = positions["about"]
-        resolved = target.resolve()
-        if not resolved.is_relative_to(root.resolve()):
+        if resolved is None:
             return [SourceError(shown, line, col, f"about {about} is outside the project root")]
         if not resolved.is_file():
             return [SourceError(shown, line, col, f"about file {about} not found")]
+    elif resolved is None:
+        message = f"{target.name} is a link to a file outside the project root"
+        return [SourceError(display_path(target, root), 1, 1, message)]
     try:
         _read_text(target, display_path(target, root))
     except ScriptError as error:

@@ -275,3 +275,16 @@ def test_a_profile_whose_paths_leave_the_root_fails_check(project):
         "2 problems in 1 of 2 scripts and 1 voice profile",
     ]
     assert "scripts_src/b.md: Short Rest" in result.stdout
+
+
+def test_a_script_named_from_outside_the_project_is_refused(project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "stray.md"
+    outside.write_text(VALID, encoding="utf-8")
+    for command in (["check"], ["build", "-q"]):
+        result = run(*command, str(outside))
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[0] == (
+            f"{outside}:1:1: the script is outside the project root (scripts are read only "
+            "from inside it)"
+        )
+    assert not (project / "out").exists()

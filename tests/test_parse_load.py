@@ -34,10 +34,43 @@ def test_paths_are_shown_relative_to_the_root(project):
     assert (script.path, script.slug) == ("scripts_src/body-scan.md", "body-scan")
 
 
-def test_a_script_outside_the_root_keeps_its_path(project, tmp_path_factory):
+OUTSIDE = "the script is outside the project root (scripts are read only from inside it)"
+
+
+def test_a_script_outside_the_root_is_refused_unread(project, tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     path = write(elsewhere / "x.md", "---\ntitle: X\n---\n[pasue]\n")
-    assert load_errors(path, project) == [f"{path}:4:1: unknown tag [pasue]; did you mean [pause]?"]
+    write(elsewhere / "lexicon.toml", "not toml at all")
+    assert load_errors(path, project) == [f"{path}:1:1: {OUTSIDE}"]
+
+
+def test_a_script_linked_in_from_outside_is_refused(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    target = write(elsewhere / "x.md", "---\ntitle: X\n---\nHi.\n")
+    (project / "scripts_src" / "x.md").symlink_to(target)
+    path = project / "scripts_src" / "x.md"
+    assert load_errors(path, project) == [f"scripts_src/x.md:1:1: {OUTSIDE}"]
+
+
+def test_a_scripts_folder_linked_in_from_outside_is_refused(tmp_path, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    write(elsewhere / "x.md", "---\ntitle: X\n---\nCFT.\n")
+    write(elsewhere / "lexicon.toml", '[all]\nCFT = "outside words"\n')
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "scripts_src").symlink_to(elsewhere)
+    path = project / "scripts_src" / "x.md"
+    assert load_errors(path, project) == [f"scripts_src/x.md:1:1: {OUTSIDE}"]
+
+
+def test_a_lexicon_linked_in_from_outside_is_refused_unread(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    write(elsewhere / "words.toml", '[all]\nCFT = "outside words"\n')
+    (project / "scripts_src" / "lexicon.toml").symlink_to(elsewhere / "words.toml")
+    path = write(project / "scripts_src" / "a.md", "---\ntitle: A\n---\nCFT.\n")
+    assert load_errors(path, project) == [
+        "scripts_src/lexicon.toml:1:1: lexicon.toml is a link to a file outside the project root"
+    ]
 
 
 def test_the_lexicon_of_the_script_folder_is_loaded(project):
@@ -132,3 +165,13 @@ def test_text_that_is_not_utf8_is_an_error_with_its_position(project):
     path = project / "scripts_src" / "a.md"
     path.write_bytes(b"---\ntitle: A\n---\nCaf\xe9 au lait.\n")
     assert load_errors(path, project) == ["scripts_src/a.md:4:4: not UTF-8 text (byte 0xe9)"]
+
+
+def test_a_page_text_linked_in_from_outside_is_refused_unread(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    write(elsewhere / "page.md", "Outside words.\n")
+    (project / "scripts_src" / "a.about.md").symlink_to(elsewhere / "page.md")
+    path = write(project / "scripts_src" / "a.md", "---\ntitle: A\n---\nHi.\n")
+    assert load_errors(path, project) == [
+        "scripts_src/a.about.md:1:1: a.about.md is a link to a file outside the project root"
+    ]
