@@ -43,6 +43,7 @@ from pipeline.model import (
 )
 from pipeline.outputs import outputs_intact, record_outputs, remove_stale_temporaries
 from pipeline.parse import image_type, load_script
+from pipeline.paths import require_inside
 from pipeline.pdf import write_pdf
 from pipeline.plan import plan_locale
 from pipeline.publish import write_manifest, write_vtt
@@ -146,9 +147,18 @@ def build(
     scripts = load_scripts(paths, options.root)
     jobs = plan_jobs(scripts, options)
     check_voices(scripts, jobs, options)
+    check_outputs(jobs, options, cache=True)
     if options.jobs <= 1 or len(jobs) <= 1:
         return [build_track(job, options, progress) for job in jobs]
     return _build_parallel(jobs, options, progress)
+
+
+def check_outputs(jobs: Sequence[TrackJob], options: BuildOptions, cache: bool = False) -> None:
+    """The folders a build writes (``--out``, each track's ``out/<slug>/`` and, with
+    ``cache``, the sentence cache) lead nowhere outside the project root."""
+    folders = [options.out_dir, *dict.fromkeys(options.out_dir / job.slug for job in jobs)]
+    for folder in [*folders, options.sentence_cache_dir] if cache else folders:
+        require_inside(options.root, folder)
 
 
 def check_voices(
@@ -468,7 +478,9 @@ def write_pdfs(paths: Sequence[Path], options: BuildOptions) -> list[PdfOutcome]
 
     scripts = load_scripts(paths, options.root)
     outcomes = []
-    for job in plan_jobs(scripts, options):
+    jobs = plan_jobs(scripts, options)
+    check_outputs(jobs, options)
+    for job in jobs:
         script = next(s for s in scripts if s.slug == job.slug)
         folder = options.out_dir / script.slug
         stem = f"{script.slug}.{job.locale}"
@@ -508,6 +520,7 @@ def write_recording_sheet(
     from pipeline.takes import takes_dir_for
 
     folder = out_dir or takes_dir_for(root, role, plan.locale) / plan.script.slug
+    require_inside(root, folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{plan.script.slug}.{plan.locale}"
     written = []
@@ -515,7 +528,9 @@ def write_recording_sheet(
     if guide_voice:
         voice = resolve_voice(guide_voice, plan.locale, root)
         engine = engine_for(voice, root)
-        cache = SentenceCache(cache_dir or root / "out" / ".cache" / "sentences")
+        cache = SentenceCache(
+            require_inside(root, cache_dir or root / "out" / ".cache" / "sentences")
+        )
         rendered, _ = render_segments(plan, engine, cache)
         track, timeline = assemble(plan, rendered)
         guide = folder / f"{stem}.guide.mp3"

@@ -72,6 +72,12 @@ class OptionError(PipelineError):
     exit_status = 2
 
 
+class OutsideRoot(PipelineError):
+    """A file or folder voicetrack would read or write lies outside the project root."""
+
+    exit_status = 2
+
+
 class VoiceError(PipelineError):
     """A voice profile is malformed or names something that does not exist."""
 

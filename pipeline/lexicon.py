@@ -8,7 +8,6 @@ case-sensitive, in one pass (a replacement is never replaced again).
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -18,7 +17,7 @@ from pathlib import Path
 from pipeline.errors import CONTROL_HINT, ScriptError, SourceError, control_characters
 from pipeline.locales import canonical_locale
 from pipeline.model import Lexicon
-from pipeline.paths import inside_root, read_source
+from pipeline.paths import display_path, inside_root, read_source
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -112,20 +111,6 @@ def load_lexicon(script_dir: Path, root: Path) -> Lexicon:
     if errors:
         raise ScriptError(errors)
     return merge_lexicons(found)
-
-
-def display_path(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` when inside it (as shown in messages), else as given.
-
-    A path that is inside the root as written, but links out of it, is shown as written.
-    """
-    for candidate, base in (
-        (path.resolve(), root.resolve()),
-        (Path(os.path.abspath(path)), Path(os.path.abspath(root))),
-    ):
-        if candidate.is_relative_to(base):
-            return candidate.relative_to(base).as_posix()
-    return str(path)
 
 
 def apply_lexicon(text: str, mapping: Mapping[str, str]) -> str:

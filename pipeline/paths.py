@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipeline.errors import ScriptError
+from pipeline.errors import OutsideRoot, ScriptError
 
 
 def inside_root(
@@ -33,8 +33,31 @@ def inside_root(
     return target if target.is_relative_to(base) else None
 
 
-def is_inside(root: Path, path: str | os.PathLike[str]) -> bool:
-    return inside_root(root, path) is not None
+def require_inside(root: Path, path: Path) -> Path:
+    """``path`` resolved, for a file or folder voicetrack is about to read or write because
+    of an option or a setting; OutsideRoot when it leads out of ``root``."""
+    resolved = inside_root(root, path)
+    if resolved is None:
+        raise OutsideRoot(
+            f"{display_path(path, root)} leads outside the project root (to "
+            f"{(Path(root) / path).resolve()}); voicetrack reads and writes only inside the "
+            "project"
+        )
+    return resolved
+
+
+def display_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it (as shown in messages), else as given.
+
+    A path that is inside the root as written, but links out of it, is shown as written.
+    """
+    for candidate, base in (
+        (Path(path).resolve(), Path(root).resolve()),
+        (Path(os.path.abspath(path)), Path(os.path.abspath(root))),
+    ):
+        if candidate.is_relative_to(base):
+            return candidate.relative_to(base).as_posix()
+    return str(path)
 
 
 def read_source(path: Path, shown: str, what: str) -> str:

@@ -246,6 +246,53 @@ def test_a_script_voice_that_does_not_exist_stops_the_build_at_its_line(project:
     assert not (project / "out").exists()
 
 
+def outside_error(where: str, target: Path) -> str:
+    return (
+        f"Error: {where} leads outside the project root (to {target.resolve()}); voicetrack "
+        "reads and writes only inside the project"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["build", "-q", "--locale", "en-GB"],
+        ["pdf", "--locale", "en-GB"],
+        ["takes", "sheet", "scripts_src/settling.md", "--voice", "me"],
+    ],
+)
+def test_an_out_folder_outside_the_project_is_refused(
+    project: Path, tmp_path_factory: pytest.TempPathFactory, command: list[str]
+) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere")
+    result = invoke(*command, "--out", str(outside))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == outside_error(str(outside), outside)
+    assert list(outside.iterdir()) == []
+
+
+def test_an_out_folder_that_links_out_of_the_project_is_refused(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere")
+    (project / "out").symlink_to(outside)
+    result = invoke("build", "-q", "--locale", "en-GB")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == outside_error("out", outside)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_takes_folder_that_links_out_of_the_project_is_refused(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere")
+    (project / "takes").symlink_to(outside)
+    result = invoke("takes", "sheet", "scripts_src/settling.md", "--voice", "me")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == outside_error("takes/me", outside / "me")
+    assert list(outside.iterdir()) == []
+
+
 def test_pdf_writes_estimated_scripts_without_synthesis(project: Path) -> None:
     result = invoke("pdf", "--locale", "en-GB")
     assert result.exit_code == 0, result.output

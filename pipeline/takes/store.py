@@ -35,6 +35,7 @@ import soundfile as sf
 from pipeline.atomic import atomic_path, write_text_atomic
 from pipeline.errors import PipelineError, ProcessError, VoiceError
 from pipeline.model import Audio, Emphasis, Inline, LocalePlan, Say, SpeechSegment, Text, VoiceSpec
+from pipeline.paths import require_inside
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -190,8 +191,11 @@ def stale_reason(segment: SpeechSegment, record: TakeRecord) -> str | None:
 
 
 def takes_folder(spec: VoiceSpec, root: Path, role: str) -> Path:
-    """The folder of a takes voice: the profile's ``dir``, else ``takes/<role>``."""
-    return Path(root) / (spec.dir or f"takes/{role}")
+    """The folder of a takes voice: the profile's ``dir``, else ``takes/<role>``; OutsideRoot
+    when it leads out of the project (``takes/`` may be a link)."""
+    folder = Path(root) / (spec.dir or f"takes/{role}")
+    require_inside(root, folder)
+    return folder
 
 
 def takes_dir_for(root: Path, role: str, locale: str) -> Path:
@@ -205,7 +209,9 @@ def takes_dir_for(root: Path, role: str, locale: str) -> Path:
         for spec in profile.choices(locale):
             if spec.engine == "takes":
                 return takes_folder(spec, root, role)
-    return Path(root) / "takes" / role
+    folder = Path(root) / "takes" / role
+    require_inside(root, folder)
+    return folder
 
 
 def script_folder(takes_dir: Path, slug: str) -> Path:
@@ -418,6 +424,7 @@ def ensure_takes_profile(
     root = Path(root)
     relative = profile_dir(root, role, takes_dir)
     path = root / "voices" / f"{role}.toml"
+    require_inside(root, path)
     table = f'[{locale}]\nengine = "takes"\ndir = {json.dumps(relative)}\n'
     if path.exists():
         return None, _profile_mismatch(path, locale, relative, table)
