@@ -62,6 +62,16 @@ class Spool:
             self._end += data.nbytes
         return Spooled(self, offset // _ITEM, len(data))
 
+    @property
+    def end(self) -> int:
+        """Samples stored so far: where the next :meth:`put` lands."""
+        return self._end // _ITEM
+
+    def since(self, first: int) -> Spooled:
+        """A handle on every sample stored from sample index ``first`` on: consecutive puts
+        lie end to end, so this joins them without a copy."""
+        return Spooled(self, first, self.end - first)
+
     def read(self, first: int, count: int) -> np.ndarray:
         """``count`` samples from sample index ``first`` of the file (a new array)."""
         if self.closed:

@@ -84,3 +84,42 @@ def test_rendering_through_a_spool_gives_the_same_track(tmp_path: Path) -> None:
         expected, expected_timeline = assemble(plan, held)
         assert timeline == expected_timeline
         np.testing.assert_array_equal(track.to_array(), expected.to_array())
+
+
+def test_a_sentence_too_long_for_the_engine_is_spoken_in_pieces_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracemalloc
+
+    from pipeline.synth import PIECE_GAP_S
+
+    # 800 words, one sentence: clauses of a dozen words between commas. The engine takes
+    # 150 characters at a time (a clause or two), so a piece is a small part of the whole.
+    monkeypatch.setattr(FakeEngine, "max_input_chars", 150)
+    words = [f"word{i}" for i in range(800)]
+    text = ", ".join(" ".join(words[i : i + 12]) for i in range(0, len(words), 12)) + "."
+    plan = make_plan([speech("S1-01", text)])
+    engine = FakeEngine(VoiceSpec("fake", model="gb"), tmp_path)
+    FakeEngine.reset_calls()
+    tracemalloc.start()
+    try:
+        with Spool(tmp_path) as spool:
+            rendered, stats = render_segments(
+                plan, engine, SentenceCache(tmp_path / "c"), spool=spool
+            )
+            peak = tracemalloc.get_traced_memory()[1]
+            segment = rendered["S1-01"]
+            length = len(segment.audio)
+    finally:
+        tracemalloc.stop()
+    pieces = FakeEngine.texts
+    assert len(pieces) > 1 and max(map(len, pieces)) <= FakeEngine.max_input_chars
+    assert " ".join(pieces) == text  # all of it, in order, cut only at clauses
+    assert all(piece.endswith((",", ".")) for piece in pieces)
+    assert stats.synthesised == 1 and segment.sentence_spans == ((0, length),)
+    # Every piece is heard, joined by a clause break's silence.
+    spoken = sum(round(FakeEngine.tone_seconds(piece) * SR) for piece in pieces)
+    gaps = round(PIECE_GAP_S * SR) * (len(pieces) - 1)
+    assert length == pytest.approx(spoken + gaps, abs=len(pieces) * SR // 25)  # trim margins
+    # Memory is bounded by a piece, not the sentence (whose samples alone take 4 * length).
+    assert peak < 4 * length / 4

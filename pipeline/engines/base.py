@@ -38,6 +38,10 @@ class Engine(ABC):
     supports_speed: ClassVar[bool] = True
     #: Keys of a voice profile this engine reads, beyond speed and gain_db.
     options: ClassVar[frozenset[str]] = frozenset({"model"})
+    #: The longest text, in characters, one call of ``synthesize`` is given. A longer
+    #: sentence is spoken in pieces cut after clauses (or, failing that, between words), so
+    #: neither the engine's memory nor the pipeline's grows with a sentence. None: no limit.
+    max_input_chars: ClassVar[int | None] = 500
 
     def __init__(self, spec: VoiceSpec, root: Path):
         self.spec = spec
