@@ -150,6 +150,27 @@ def test_orphans_duplicates_and_odd_names_are_reported(tmp_path):
     assert any("notes.wav" in w for w in status.warnings)
 
 
+def test_a_take_that_links_out_of_its_folder_is_not_read(tmp_path):
+    plan = plan_from()
+    takes = recorded(tmp_path / "project", plan, ["S1-01"])
+    elsewhere = tmp_path / "elsewhere.wav"
+    sf.write(elsewhere, tone(), 48000)
+    (takes / "settling" / "S1-02.wav").symlink_to(elsewhere)
+    status = takes_status(plan, takes)
+    assert status.ok == ("S1-01",)
+    assert "S1-02" in status.missing
+    assert "S1-02.wav: a link to a file outside the takes folder; not used" in status.warnings
+
+
+def test_a_takes_json_that_links_out_of_its_folder_is_not_read(tmp_path):
+    folder = tmp_path / "takes" / "settling"
+    folder.mkdir(parents=True)
+    (tmp_path / "records.json").write_text('{"segments": {}}', encoding="utf-8")
+    (folder / "takes.json").symlink_to(tmp_path / "records.json")
+    with pytest.raises(TakeError, match="a link to a file outside the takes folder; not read"):
+        read_takes_json(folder)
+
+
 def test_takes_json_round_trips_and_rejects_malformed_entries(tmp_path):
     records = {
         "S2-01": TakeRecord("B.", "B.", "rec/session.wav", 3.25, 4.5),

@@ -35,7 +35,7 @@ import soundfile as sf
 from pipeline.atomic import atomic_path, write_text_atomic
 from pipeline.errors import PipelineError, ProcessError, VoiceError
 from pipeline.model import Audio, Emphasis, Inline, LocalePlan, Say, SpeechSegment, Text, VoiceSpec
-from pipeline.paths import require_inside
+from pipeline.paths import inside_root, require_inside
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,6 +110,8 @@ class TakeRecord:
 def read_takes_json(folder: Path) -> dict[str, TakeRecord]:
     """The records of ``folder/takes.json`` by segment id; empty when there is no file."""
     path = Path(folder) / TAKES_JSON
+    if path.exists() and inside_root(folder, TAKES_JSON) is None:
+        raise TakeError(f"{path}: a link to a file outside the takes folder; not read")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -226,6 +228,7 @@ def find_takes(folder: Path) -> tuple[dict[str, Path], list[str]]:
     later), the most recently modified one is the take: it is the newest reading.
     """
     found: dict[str, list[Path]] = {}
+    warnings: list[str] = []
     if Path(folder).is_dir():
         for path in Path(folder).iterdir():
             if (
@@ -233,9 +236,13 @@ def find_takes(folder: Path) -> tuple[dict[str, Path], list[str]]:
                 and path.suffix.lower() in TAKE_SUFFIXES
                 and not path.name.startswith(".")
             ):
+                if inside_root(folder, path.name) is None:
+                    warnings.append(
+                        f"{path.name}: a link to a file outside the takes folder; not used"
+                    )
+                    continue
                 found.setdefault(path.stem, []).append(path)
     chosen: dict[str, Path] = {}
-    warnings: list[str] = []
     for sid, paths in sorted(found.items(), key=lambda kv: segment_sort_key(kv[0])):
         paths.sort(key=lambda p: (-p.stat().st_mtime_ns, TAKE_SUFFIXES.index(p.suffix.lower())))
         chosen[sid] = paths[0]
