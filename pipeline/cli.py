@@ -967,8 +967,10 @@ def takes_split(
       voicetrack takes split retake.wav scripts_src/body-scan.md --voice dr-lee --segments S2-03
       voicetrack takes split session.wav scripts_src/body-scan.md --voice dr-lee --listen
     """
+    from pipeline.paths import require_inside
     from pipeline.takes import format_table, split_recording, takes_dir_for
 
+    require_inside(Path.cwd(), recording)  # like every file it reads, inside the project
     plan = _takes_plan(script, locale)
     ids = tuple(s.strip() for s in segments.split(",")) if segments else None
     heard = None

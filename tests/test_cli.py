@@ -282,6 +282,17 @@ def test_an_out_folder_that_links_out_of_the_project_is_refused(
     assert list(outside.iterdir()) == []
 
 
+def test_a_recording_from_outside_the_project_is_refused(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere") / "session.wav"
+    outside.write_bytes(b"RIFF")
+    result = invoke("takes", "split", str(outside), "scripts_src/settling.md", "--voice", "me")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == outside_error(str(outside), outside)
+    assert not (project / "takes").exists()
+
+
 def test_a_takes_folder_that_links_out_of_the_project_is_refused(
     project: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
