@@ -11,7 +11,9 @@ distribution.
 
 The binding is ctypes over ``espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, ...)`` with a synth
 callback that collects the samples.  eSpeak NG keeps its state in globals, so each library is
-initialised once per process and every call into it holds that library's lock.
+initialised once per process and every call into it holds that library's lock.  Its wave
+generator also carries state between utterances that its API cannot reset, so each sentence is
+spoken in a forked child of a process whose library never speaks (see ``_Binding._speak_fresh``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import ctypes.util
 import json
 import logging
 import os
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +49,8 @@ _POS_CHARACTER = 1
 _RATE = 1  # espeakRATE, words per minute
 _EE_OK = 0
 NORMAL_RATE = 175
+_NO_VOICE = -1  # a status of our own: the voice could not be selected
+_HEADER = struct.Struct("<iq")  # what a synthesis child sends first: status, sample count
 MIN_RATE, MAX_RATE = 80, 450
 
 _Callback = ctypes.CFUNCTYPE(
@@ -267,22 +272,68 @@ class _Binding:
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
 
     def speak(self, text: str, voice: str, rate: int) -> np.ndarray:
-        """int16 samples of ``text`` in ``voice`` at ``rate`` words per minute."""
+        """int16 samples of ``text`` in ``voice`` at ``rate`` words per minute: the same
+        samples on every call, where the platform can fork (see :meth:`_speak_fresh`)."""
         data = text.encode("utf-8")
         with self.lock:
-            if not self._set_voice(voice):
-                raise SynthesisError(f"espeak-ng has no voice {voice!r}")
-            self.lib.espeak_SetParameter(_RATE, rate, 0)
-            self._chunks = []
-            status = self.lib.espeak_Synth(
-                data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
-            )
-            if status == _EE_OK:
-                status = self.lib.espeak_Synchronize()
-            chunks, self._chunks = self._chunks, []
+            if hasattr(os, "fork") and hasattr(os, "waitpid"):
+                status, pcm = self._speak_fresh(data, voice, rate)
+            else:
+                status, pcm = self._synth(data, voice, rate)
+        if status == _NO_VOICE:
+            raise SynthesisError(f"espeak-ng has no voice {voice!r}")
         if status != _EE_OK:
             raise SynthesisError(f"espeak-ng failed on {text!r} (error {status})")
-        return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+        return pcm
+
+    def _speak_fresh(self, data: bytes, voice: str, rate: int) -> tuple[int, np.ndarray]:
+        """Synthesise in a forked child, from this process's untouched library state.
+
+        eSpeak NG's wave generator keeps state from one utterance to the next in static
+        variables that no API call resets (the pitch flutter position in
+        ``AdvanceParameters``, the cycle count and gain control of ``Wavegen``), so the
+        same text comes out a few samples longer or shorter on each call: it is spoken
+        with the flutter at another point of its cycle. A forked child starts from the
+        parent's state, which never speaks, so every call is the first, and the same.
+        """
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: speak, send status and samples, and go without cleanup
+            code = 1
+            try:
+                os.close(read_end)
+                self._voice = None  # select the voice afresh, as the parent never did
+                status, pcm = self._synth(data, voice, rate)
+                payload = _HEADER.pack(status, len(pcm)) + pcm.astype("<i2").tobytes()
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(write_end, view) :]
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as stream:
+            payload = stream.read()
+        _, wait_status = os.waitpid(pid, 0)
+        if wait_status != 0 or len(payload) < _HEADER.size:
+            raise SynthesisError(f"espeak-ng's synthesis process failed (status {wait_status})")
+        status, count = _HEADER.unpack_from(payload)
+        pcm = np.frombuffer(payload, dtype="<i2", count=count, offset=_HEADER.size)
+        return status, pcm.astype(np.int16)
+
+    def _synth(self, data: bytes, voice: str, rate: int) -> tuple[int, np.ndarray]:
+        """Speak ``data`` here: (espeak status or _NO_VOICE, int16 samples)."""
+        if not self._set_voice(voice):
+            return _NO_VOICE, np.zeros(0, np.int16)
+        self.lib.espeak_SetParameter(_RATE, rate, 0)
+        self._chunks = []
+        status = self.lib.espeak_Synth(
+            data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+        )
+        if status == _EE_OK:
+            status = self.lib.espeak_Synchronize()
+        chunks, self._chunks = self._chunks, []
+        return status, np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
 
 
 def _languages(address: int | None) -> list[str]:
