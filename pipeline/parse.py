@@ -43,6 +43,7 @@ from pipeline.paths import inside_root, read_source
 NO_LEXICON = Lexicon()
 DEFAULTS = FrontMatter(title="")
 MAX_PAUSE = 600.0  # seconds; one pause tag may not be longer
+MAX_EMPHASIS_DEPTH = 20  # emphasis inside emphasis; no reading needs more than a few
 #: Loudness targets a spoken track can sensibly have: quieter is lost in a room's noise,
 #: louder cannot keep the true peak at -1 dBTP without crushing the voice.
 LOUDNESS_RANGE = (-30.0, -10.0)
@@ -826,6 +827,7 @@ class _Delimiter:
     count: int  # markers of the run not yet paired
     can_open: bool
     can_close: bool
+    at: int = 0  # index in the run, for errors
 
 
 _ENTITY = re.compile(r"&(#\d+|#[xX][\da-fA-F]+|[A-Za-z][A-Za-z\d]*);")
@@ -873,7 +875,10 @@ class _InlineParser:
                 i += 1
             else:
                 i = handler(i)
-        return _finish(_resolve_emphasis(self.nodes))
+        nodes, too_deep = _resolve_emphasis(self.nodes)
+        if too_deep is not None:
+            self.error(too_deep, f"emphasis is nested more than {MAX_EMPHASIS_DEPTH} deep")
+        return _finish(nodes)
 
     # -- single characters
 
@@ -925,7 +930,7 @@ class _InlineParser:
             can_close = right and (not left or _punctuation(after))
         else:
             can_open, can_close = left, right
-        self.nodes.append(_Delimiter(char, end - i, end - i, can_open, can_close))
+        self.nodes.append(_Delimiter(char, end - i, end - i, can_open, can_close, i))
         return end
 
     # -- [pause …] tags and [printed](say: spoken)
@@ -1213,25 +1218,32 @@ def _is_duration(text: str) -> bool:
 # --------------------------------------------------------------------------- emphasis
 
 
-def _resolve_emphasis(nodes: list[str | _Delimiter | Inline]) -> list[str | Inline]:
+def _resolve_emphasis(
+    nodes: list[str | _Delimiter | Inline],
+) -> tuple[list[str | Inline], int | None]:
     """Pair emphasis markers: each closer takes the nearest opener of the same character;
     markers left between a pair, and markers without a partner, are literal text.
 
     Linear in the number of nodes, as CommonMark's delimiter algorithm is: nodes move into
     an Emphasis once, the openers a search passes over are taken into the pair it finds,
     and a search that finds nothing leaves a floor that later searches of its kind stop at.
+
+    Also gives where emphasis first nests deeper than MAX_EMPHASIS_DEPTH (None if nowhere):
+    later stages walk the nesting recursively.
     """
     out: list[str | _Delimiter | Inline] = []
     openers: dict[str, list[int]] = {"*": [], "_": []}  # indexes into ``out``, in order
     floors: dict[tuple[str, bool, int], int] = {}  # closer kind -> openers below: no partner
+    depths: dict[int, int] = {}  # id of an Emphasis made here -> its depth
+    too_deep: list[int] = []
     for node in nodes:
         if isinstance(node, _Delimiter):
             if node.can_close:
-                _close(node, out, openers, floors)
+                _close(node, out, openers, floors, depths, too_deep)
             if node.can_open and node.count:
                 openers[node.char].append(len(out))
         out.append(node)
-    return _literal_delimiters(out)
+    return _literal_delimiters(out), (too_deep[0] if too_deep else None)
 
 
 def _close(
@@ -1239,6 +1251,8 @@ def _close(
     out: list[str | _Delimiter | Inline],
     openers: dict[str, list[int]],
     floors: dict[tuple[str, bool, int], int],
+    depths: dict[int, int],
+    too_deep: list[int],
 ) -> None:
     """Pair ``closer`` with the openers before it while it has markers left."""
     stack = openers[closer.char]
@@ -1271,7 +1285,12 @@ def _close(
             stack.pop()
         for key in floors:  # a floor never stands above openers pushed after it
             floors[key] = min(floors[key], len(openers[key[0]]))
-        out.append(Emphasis("**" if use == 2 else closer.char, _finish(inner)))  # type: ignore[arg-type]
+        emphasis = Emphasis("**" if use == 2 else closer.char, _finish(inner))  # type: ignore[arg-type]
+        depth = 1 + max((depths.get(id(n), 0) for n in inner if isinstance(n, Emphasis)), default=0)
+        depths[id(emphasis)] = depth
+        if depth > MAX_EMPHASIS_DEPTH and not too_deep:
+            too_deep.append(opener.at)
+        out.append(emphasis)
 
 
 def _opener_at(out: list[str | _Delimiter | Inline], index: int) -> _Delimiter:

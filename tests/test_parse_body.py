@@ -496,3 +496,15 @@ def test_control_characters_in_the_front_matter_are_errors_too(errors):
 def test_tabs_and_line_breaks_are_not_control_errors(parse):
     (para,) = paragraphs(parse("Breathe\tin.\r\nSlowly.\rNow.\n"))
     assert texts(para) == "Breathe in. Slowly. Now."
+
+
+def test_emphasis_nested_deeper_than_the_limit_is_an_error(errors, parse):
+    def nested(depth: int) -> str:
+        return "*x " * depth + "y" + " x*" * depth + "\n"
+
+    assert parse(nested(20)).sections  # twenty levels are fine
+    # Reported once, at the marker that opens the 21st level counted from the inside.
+    assert errors(nested(21)) == [f"{P}:4:1: emphasis is nested more than 20 deep"]
+    assert errors(nested(2000)) == [
+        f"{P}:4:{(2000 - 21) * 3 + 1}: emphasis is nested more than 20 deep"
+    ]
