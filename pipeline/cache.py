@@ -68,11 +68,12 @@ class SentenceCache:
             path.unlink(missing_ok=True)
             return None
         if samples is None:
-            log.warning(
-                "dropping cache entry %s: it holds the audio of %s",
-                path,
-                f"key {stored_key[:12]}…" if stored_key else "an unknown sentence",
-            )
+            if stored_key:
+                log.warning(
+                    "dropping cache entry %s: it holds the audio of key %s…", path, stored_key[:12]
+                )
+            else:  # written before entries carried their key: cannot be checked, so made again
+                log.info("dropping cache entry %s: it does not say what it holds", path)
             path.unlink(missing_ok=True)
             return None
         return Audio(np.asarray(samples, dtype=np.float32), int(rate))

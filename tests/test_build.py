@@ -521,3 +521,16 @@ def test_the_next_build_leaves_a_running_builds_temporary_files(project: Path) -
         being_written.write_bytes(b"the start of an MP3")
         run(project, locales=("en-GB",), force=True)
         assert being_written.read_bytes() == b"the start of an MP3"
+
+
+def test_a_cache_entry_that_does_not_name_its_key_is_made_again(project: Path) -> None:
+    import soundfile as sf
+
+    run(project, locales=("en-GB",))
+    entry = sorted((project / "out" / ".cache" / "sentences").rglob("*.flac"))[0]
+    samples, rate = sf.read(entry, dtype="float32")
+    sf.write(entry, samples, rate, subtype="PCM_16")  # as entries were once written: no key
+    track_file(project, "wind-down.en-GB.json").unlink()
+    FakeEngine.reset_calls()
+    (result,) = run(project, locales=("en-GB",))
+    assert FakeEngine.calls == 1 and result.synthesised == 1
