@@ -298,8 +298,8 @@ def format_seconds(seconds: float) -> str:
 
 
 def format_clock(seconds: float) -> str:
-    """``m:ss`` (or ``h:mm:ss``), rounded to the second, as players show a time."""
-    whole = round(seconds)
+    """``m:ss`` (or ``h:mm:ss``), in whole seconds as players show a time."""
+    whole = int(seconds + 1e-6)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
