@@ -94,10 +94,12 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(INSTANCE / DATABASE_FILE),
             # WAL lets the page views read while a download is counted; IMMEDIATE takes
-            # the write lock up front, so concurrent writers wait instead of failing.
+            # the write lock up front, so concurrent writers wait (up to 30 s on a busy
+            # machine) instead of failing.
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL;",
                 "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
             },
         }
     }

@@ -197,6 +197,21 @@ def test_media_are_served_with_ranges_and_traversal_finds_nothing(server: Server
         assert secret not in body and b"[email]" not in body and b"root:" not in body
 
 
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def assert_accessible(page) -> None:
+    """axe-core (bundled by axe-playwright-python) finds no WCAG 2 A or AA violation."""
+    axe = pytest.importorskip(
+        "axe_playwright_python.sync_playwright", reason="needs axe-playwright-python"
+    )
+    results = axe.Axe().run(
+        page,
+        options={"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations"]},
+    )
+    assert results.violations_count == 0, results.generate_report()
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
 def test_a_therapist_sends_a_track_and_the_client_downloads_it(server: Server) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright")
@@ -217,13 +232,16 @@ def test_a_therapist_sends_a_track_and_the_client_downloads_it(server: Server) -
             therapist = browser.new_context().new_page()
             therapist.goto(server.url + f"/{SLUG}/")
             therapist.get_by_role("link", name="Sign in", exact=True).click()
+            assert_accessible(therapist)
             therapist.get_by_role("textbox", name="Email").fill(THERAPIST)
             therapist.get_by_role("textbox", name="Password").fill(PASSWORD)
             therapist.get_by_role("button", name="Sign in").click()
             expect(therapist.get_by_role("button", name="Sign out")).to_be_visible()
             assert therapist.url == server.url + f"/{SLUG}/"  # back where it started
 
+            assert_accessible(therapist)  # the resource page, signed in
             therapist.get_by_role("button", name="Send securely to my client").click()
+            assert_accessible(therapist)
             therapist.get_by_role("textbox", name="Client's email").fill("client@example.org")
             therapist.get_by_role("combobox", name="Language").select_option(label="English (US)")
             therapist.get_by_role(
@@ -236,6 +254,7 @@ def test_a_therapist_sends_a_track_and_the_client_downloads_it(server: Server) -
                 "(English (US)) was sent to client@example.org"
             )
 
+            assert_accessible(therapist)
             assert len(server.inbox.messages) == before + 1  # sent before the page answered
             message = server.inbox.messages[-1]
             assert message["To"] == "client@example.org"
@@ -249,6 +268,11 @@ def test_a_therapist_sends_a_track_and_the_client_downloads_it(server: Server) -
             client.goto(link)
             expect(client.get_by_role("heading", level=1)).to_have_text(TITLE)
             expect(client.get_by_text("in English (US)")).to_be_visible()
+            # axe-core runs as a script, which this context does not run: check the same
+            # page in a context of its own.
+            checker = browser.new_context().new_page()
+            checker.goto(link)
+            assert_accessible(checker)
             with client.expect_download() as caught:
                 client.get_by_role("button", name="Download").click()
             download = caught.value
@@ -258,6 +282,7 @@ def test_a_therapist_sends_a_track_and_the_client_downloads_it(server: Server) -
             therapist.get_by_role("link", name="Sent", exact=True).click()
             row = therapist.get_by_role("row").filter(has_text="client@example.org")
             expect(row).to_contain_text("downloaded 1 of 2")
+            assert_accessible(therapist)
             row.get_by_role("button", name="Revoke").click()
             expect(
                 therapist.get_by_role("row").filter(has_text="client@example.org")
@@ -265,6 +290,8 @@ def test_a_therapist_sends_a_track_and_the_client_downloads_it(server: Server) -
             gone = client.goto(link)
             assert gone is not None and gone.status == 410
             expect(client.get_by_role("heading", level=1)).to_have_text("This link no longer works")
+            checker.goto(link)
+            assert_accessible(checker)
 
             therapist.get_by_role("button", name="Sign out").click()
             expect(therapist.get_by_role("link", name="Sign in", exact=True)).to_be_visible()

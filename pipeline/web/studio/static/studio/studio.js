@@ -180,9 +180,10 @@ function measureNoise() {
       setTimeout(sample, 50);
       return;
     }
-    // The quieter half of the blocks: a chair creaking once does not make a room noisy.
+    // The quietest quarter of the blocks: a chair creaking or a word said does not make
+    // a room noisy.
     levels.sort((a, b) => a - b);
-    const quiet = levels.slice(0, Math.max(1, Math.floor(levels.length / 2)));
+    const quiet = levels.slice(0, Math.max(1, Math.floor(levels.length / 4)));
     noiseFloor = dbfs(Math.sqrt(quiet.reduce((s, x) => s + x * x, 0) / quiet.length));
     root.dataset.noiseFloor = noiseFloor.toFixed(1);
     ui.measureNoise.disabled = false;
