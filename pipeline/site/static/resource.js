@@ -121,7 +121,7 @@ function enhance(page) {
       showCurrentChapter();
       return;
     }
-    const sentence = event.target.closest("button.cue[data-cue]");
+    const sentence = event.target.closest(".cue[role=button][data-cue]");
     if (sentence) {
       const start = cueStart(sentence.dataset.cue);
       if (start !== null) seek(start);
@@ -136,15 +136,19 @@ function enhance(page) {
 }
 
 // Sentences become buttons that seek to their cue; without the script they stay text.
+// They keep flowing as text (a <button> element would break the lines into blocks).
 function makeSentencesButtons(page) {
   for (const span of page.querySelectorAll("span.cue[data-cue]")) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "cue";
-    button.dataset.cue = span.dataset.cue;
-    button.append(...span.childNodes);
-    span.replaceWith(button);
+    span.setAttribute("role", "button");
+    span.tabIndex = 0;
   }
+  page.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    const sentence = event.target.closest && event.target.closest(".cue[role=button]");
+    if (!sentence) return;
+    event.preventDefault();
+    sentence.click();
+  });
 }
 
 // The remembered choice, else the browser's preferred English, else the first locale.
