@@ -233,3 +233,60 @@ def test_the_serve_table_sets_how_long_addresses_are_kept() -> None:
     assert str(caught.value) == (
         "voicetrack.toml:4:1: address_retention_days must be a whole number of days, 0-3650"
     )
+
+
+SHOW_EMAIL = """
+import django
+django.setup()
+from django.conf import settings
+from django.core.mail import send_mail
+print(settings.EMAIL_BACKEND.rsplit(".", 2)[-2], settings.DEFAULT_FROM_EMAIL)
+if settings.EMAIL_BACKEND.endswith("console.EmailBackend"):
+    send_mail("Subject line", "Body with a link", None, ["client@example.org"])
+else:
+    print(settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_HOST_USER,
+          settings.EMAIL_HOST_PASSWORD, settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL)
+"""
+
+
+@needs_web
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            "",
+            [
+                "console voicetrack <voicetrack@localhost>",
+                "Subject: Subject line",
+                "Body with a link",
+            ],
+        ),
+        (
+            '[email]\nhost = "smtp.example.org"\nport = 2525\nusername = "audio@example.org"\n'
+            'password_env = "TEST_SMTP_PASSWORD"\nfrom = "Audio <audio@example.org>"\n',
+            [
+                "smtp Audio <audio@example.org>",
+                "smtp.example.org 2525 audio@example.org s3cret True False",
+            ],
+        ),
+        (
+            '[email]\nhost = "smtp.example.org"\nfrom = "audio@example.org"\nsecurity = "ssl"\n',
+            ["smtp audio@example.org", "smtp.example.org 465   False True"],
+        ),
+    ],
+)
+def test_the_email_backend_follows_voicetrack_toml(
+    tmp_path: Path, toml: str, expected: list[str]
+) -> None:
+    """No [email]: messages are printed where the server runs; else SMTP as configured, the
+    password read from the variable [email] names."""
+    (tmp_path / "voicetrack.toml").write_text(toml, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env |= {"VOICETRACK_ROOT": str(tmp_path), "DJANGO_SETTINGS_MODULE": "pipeline.web.settings"}
+    env["TEST_SMTP_PASSWORD"] = "s3cret"
+    shown = subprocess.run(
+        [sys.executable, "-c", SHOW_EMAIL], env=env, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    for line in expected:
+        assert line in shown.stdout, shown.stdout
