@@ -167,3 +167,58 @@ def test_only_synthetic_voices_fill_missing_segments(signed_in, therapist, proje
     response = signed_in.post(f"/record/{SLUG}/en-GB/build/", {"fill": mine})
     assert response.status_code == 400
     assert response.json()["error"].startswith("Choose one of the voices")
+
+
+def test_a_reading_is_split_and_a_doubtful_segment_is_marked_for_a_retake(
+    signed_in, therapist, project: Path, settings
+) -> None:
+    pytest.importorskip("hibari", reason="the stand-in reading is spoken by hibari (hibari-tts)")
+    from scipy import signal
+
+    from pipeline.engines.base import load_engine
+    from pipeline.model import VoiceSpec
+
+    engine = load_engine(VoiceSpec("hibari", model="heart"), Path.cwd())
+
+    def said(text: str) -> np.ndarray:
+        audio = engine.synthesize(text)
+        return signal.resample_poly(audio.samples, 2, 1)  # 24 kHz -> 48 kHz
+
+    # The second segment is read with a sentence the script does not have.
+    long = "Breathe in slowly, and let the breath go all the way down to your belly and back."
+    gap = np.zeros(48000)
+    reading = np.concatenate(
+        [gap, said("Settle into a comfortable position."), gap, said(long), gap]
+    )
+    buffer = io.BytesIO()
+    sf.write(buffer, 0.5 * reading / np.abs(reading).max(), 48000, format="WAV")
+    role = speaker_for(therapist).role
+    url = f"/record/voice/{role}/{SLUG}/en-GB/reading/"
+    response = upload(signed_in, url, buffer.getvalue(), "reading.wav")
+    assert response.status_code == 200, response.content
+    split = response.json()["split"]
+    assert split["segments"] == ["S0-01", "S1-01"]
+    # The split's own judgement: the long reading is flagged (and, at the pace it implies,
+    # the first segment may be too).
+    assert "far too long for its text" in split["flagged"]["S1-01"]
+    folder = project / "instance" / "takes" / role / SLUG
+    assert sorted(read_takes_json(folder)) == ["S0-01", "S1-01"]
+    page = signed_in.get(f"/record/{SLUG}/en-GB/").content.decode()
+    assert 'data-segment="S1-01" data-condition="retake"' in page
+    assert "marked for a retake: far too long for its text" in page
+    # The status of the takes themselves is as takes status reports it: both are there.
+    assert takes_status(plan_of(project), project / "instance" / "takes" / role).complete
+
+    # Recording the segment again clears the mark.
+    assert upload(signed_in, take_url(role, "S1-01"), wav()).status_code == 200
+    data = signed_in.get(f"/record/{SLUG}/en-GB/status/").json()
+    conditions = [entry["condition"] for entry in data["segments"]]
+    assert conditions == ["retake" if "S0-01" in split["flagged"] else "ok", "ok"]
+
+    # A reading is checked as a take is: one that is not audio is refused, and so is one
+    # over the readings' size limit.
+    response = upload(signed_in, url, b"OggS" + bytes(1000), "reading.ogg")
+    assert response.status_code == 400 and "could not be read as audio" in response.json()["error"]
+    settings.STUDIO_READING_MAX_BYTES = 100_000
+    response = upload(signed_in, url, buffer.getvalue(), "reading.wav")
+    assert response.status_code == 413 and "too large" in response.json()["error"]
