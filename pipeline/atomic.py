@@ -83,10 +83,11 @@ def is_stale_temporary(path: Path) -> bool:
             os.close(fd)  # and with it the lock, if it was taken
     # Unlocked, but its writer may be between creating the file and locking it.
     pid = match.group("pid")
-    return pid is None or not _running(int(pid))
+    return pid is None or not process_running(int(pid))
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
+    """True when process ``pid`` exists (or cannot be told apart from one that does)."""
     if pid == os.getpid() or os.name != "posix":  # os.kill(pid, 0) ends a Windows process
         return True
     try:

@@ -148,6 +148,7 @@ def build(
     jobs = plan_jobs(scripts, options)
     check_voices(scripts, jobs, options)
     check_outputs(jobs, options, cache=True)
+    SentenceCache(options.sentence_cache_dir).remove_stale_temporaries()
     if options.jobs <= 1 or len(jobs) <= 1:
         return [build_track(job, options, progress) for job in jobs]
     return _build_parallel(jobs, options, progress)

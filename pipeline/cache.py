@@ -18,17 +18,21 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from pipeline.atomic import process_running
 from pipeline.model import Audio
 
 log = logging.getLogger(__name__)
 
 #: Bump when the meaning of cached audio changes (e.g. a new engine adapter behaviour).
 CACHE_FORMAT = 1
+#: ``.<key>.<pid>.tmp.flac``: an entry being written by process ``pid`` (see put()).
+_TEMPORARY = re.compile(r"^\.[0-9a-f]{64}\.(?P<pid>\d+)\.tmp\.flac$")
 
 
 def sentence_key(engine: str, identity: str, speed: float, text: str) -> str:
@@ -46,6 +50,22 @@ class SentenceCache:
     def __init__(self, directory: Path, *, enabled: bool = True):
         self.directory = directory
         self.enabled = enabled
+
+    def remove_stale_temporaries(self) -> int:
+        """Remove the half-written entries of builds killed while writing one (their writer
+        is no longer running); return how many. A running build's stay."""
+        removed = 0
+        try:
+            shards = [Path(entry.path) for entry in os.scandir(self.directory) if entry.is_dir()]
+        except OSError:
+            return 0
+        for shard in shards:
+            for temporary in shard.glob(".*.tmp.flac"):
+                match = _TEMPORARY.match(temporary.name)
+                if match and not process_running(int(match.group("pid"))):
+                    temporary.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.flac"

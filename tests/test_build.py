@@ -534,3 +534,14 @@ def test_a_cache_entry_that_does_not_name_its_key_is_made_again(project: Path) -
     FakeEngine.reset_calls()
     (result,) = run(project, locales=("en-GB",))
     assert FakeEngine.calls == 1 and result.synthesised == 1
+
+
+def test_the_next_build_removes_cache_entries_a_killed_build_was_writing(project: Path) -> None:
+    run(project, locales=("en-GB",))
+    entry = sorted((project / "out" / ".cache" / "sentences").rglob("*.flac"))[0]
+    dead = entry.with_name(f".{entry.stem}.{dead_pid()}.tmp.flac")
+    live = entry.with_name(f".{entry.stem}.{os.getpid()}.tmp.flac")  # a build still writing
+    for path in (dead, live):
+        path.write_bytes(b"half an entry")
+    run(project, locales=("en-GB",))
+    assert not dead.exists() and live.exists()
