@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -351,3 +352,41 @@ def test_publish_reports_bad_settings_with_their_position(project: Path, monkeyp
     assert "voicetrack.toml:3:1: unknown key 'base' in [site]; did you mean 'base_url'?" in (
         result.output
     )
+
+
+def test_the_index_has_a_card_per_exercise(site_project: Path) -> None:
+    index = (site_project / "out/site/index.html").read_text(encoding="utf-8")
+    assert "<h1>Test Exercises</h1>" in index and "<h2" in index and "Test Collection" in index
+    assert index.index('href="calm/"') < index.index('href="scan/"')  # by track number
+    assert "A short practice for slowing the breath." in index
+    assert "soothing rhythm breathing, compassion-focused therapy" in index
+    assert '<span lang="en-GB">English (GB)</span>, <span lang="en-US">English (US)</span>' in (
+        index
+    )
+    calm = load_site(site_project, site_project / "out").resources[0]
+    assert f'English (GB): <time datetime="PT{round(calm.tracks[0].duration)}S">' in index
+
+
+def test_publish_preview_prints_its_url(project: Path, monkeypatch) -> None:
+    from pipeline.site import preview
+
+    served = []
+    serve_forever = preview.PreviewServer.serve_forever
+
+    def serve_until_interrupted(self: preview.PreviewServer) -> None:
+        """Serve in a thread, fetch a page as a browser would, then press Ctrl-C."""
+        import threading
+
+        threading.Thread(target=serve_forever, args=(self,), daemon=True).start()
+        with urllib.request.urlopen(self.url + "calm/", timeout=30) as response:
+            served.append(response.status)
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(preview.PreviewServer, "serve_forever", serve_until_interrupted)
+    result = CliRunner().invoke(main, ["publish", "--quiet", "--preview", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"previewing out/site/ at http://127\.0\.0\.1:\d+/ \(Ctrl-C stops\)", result.output
+    )
+    assert served == [200]
