@@ -89,11 +89,17 @@ def sound_bounds(samples: np.ndarray, sample_rate: int) -> tuple[int, int] | Non
 def prepare_sentence(audio: Audio, gain_db: float = 0.0) -> np.ndarray:
     """One sentence from an engine -> float32 samples at the master rate, ready to join.
 
-    Resamples to 44.1 kHz, applies the voice's gain, trims leading and trailing audio below
-    -50 dBFS (a short click is not taken for speech), and fades both edges. A sentence with
-    no audible sound gives an empty array.
+    Resamples to 44.1 kHz, removes any DC offset, applies the voice's gain, trims leading and
+    trailing audio below -50 dBFS (a short click is not taken for speech), and fades both
+    edges. A sentence with no audible sound gives an empty array.
+
+    An offset is inaudible but not harmless: it fills the headroom the master needs, so a
+    voice whose output sits off zero could not be brought to its loudness under the peak
+    ceiling, and it would count as sound when trimming.
     """
     samples = resample(np.asarray(audio.samples, dtype=np.float32).reshape(-1), audio.sample_rate)
+    if len(samples):
+        samples = samples - np.float32(samples.mean(dtype=np.float64))
     if gain_db:
         samples = samples * np.float32(10 ** (gain_db / 20))
     bounds = sound_bounds(samples, SAMPLE_RATE)

@@ -105,6 +105,19 @@ def test_prepare_gives_nothing_for_silence():
     assert len(prepare_sentence(Audio(quiet, SR))) == 0
 
 
+def test_prepare_removes_a_dc_offset():
+    """An engine whose output sits off zero: the offset is not sound (a quiet sentence on an
+    offset is trimmed as usual) and does not reach the master's headroom."""
+    quiet = np.zeros(SR, dtype=np.float32)
+    quiet[SR // 4 : SR // 2] = tone(0.25, 440.0, 0.3)
+    offset = quiet + np.float32(0.4)
+    prepared = prepare_sentence(Audio(offset, SR))
+    expected = prepare_sentence(Audio(quiet, SR))
+    assert abs(float(prepared.mean())) < 0.01
+    assert len(prepared) == pytest.approx(len(expected), abs=SR // 100)
+    assert float(np.abs(prepared).max()) < 0.35
+
+
 # --------------------------------------------------------------------------- join_sentences
 
 
