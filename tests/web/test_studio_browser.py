@@ -238,6 +238,8 @@ def test_record_three_segments_retake_one_build_and_listen(
     sign_in_and_open_the_studio(page, studio)
     root = page.locator("#studio")
     expect(root).to_have_attribute("data-recording-type", "audio/webm;codecs=pcm")
+    # Echo cancellation, noise suppression and automatic gain are off, as the browser says.
+    expect(root).to_have_attribute("data-processing", "off")
 
     # Set-up: the meter moves with the voice, and the room is measured as quiet.
     meter = page.get_by_role("meter")

@@ -87,6 +87,9 @@ async function openMicrophone(deviceId) {
   analyser.fftSize = 2048;
   source.connect(analyser);
   root.dataset.recordingType = recordingType();
+  // What the browser applied: none of its voice processing should be on.
+  const applied = stream.getAudioTracks()[0].getSettings();
+  root.dataset.processing = Object.keys(CONSTRAINTS).filter((key) => applied[key]).join(" ") || "off";
 }
 
 async function listMicrophones() {
