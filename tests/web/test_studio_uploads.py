@@ -222,3 +222,27 @@ def test_a_reading_is_split_and_a_doubtful_segment_is_marked_for_a_retake(
     settings.STUDIO_READING_MAX_BYTES = 100_000
     response = upload(signed_in, url, buffer.getvalue(), "reading.wav")
     assert response.status_code == 413 and "too large" in response.json()["error"]
+
+
+def test_the_spoken_form_is_shown_and_an_edited_segment_is_stale(
+    signed_in, therapist, project: Path
+) -> None:
+    script = project / "scripts_src" / "kind-words.md"
+    script.write_text(
+        "---\ntitle: Kind words\nvoice: tones\n---\n\n"
+        "Bring to mind [CFT](say: compassion focused therapy). [pause 2s]\n\n"
+        "Rest here.\n",
+        encoding="utf-8",
+    )
+    page = signed_in.get("/record/kind-words/en-GB/").content.decode()  # not published: fine
+    assert 'data-text="Bring to mind CFT."' in page
+    assert 'data-spoken="Bring to mind compassion focused therapy."' in page
+    assert 'data-segment="S0-02" data-condition="missing"' in page and 'data-spoken=""' in page
+    role = speaker_for(therapist).role
+    url = f"/record/voice/{role}/kind-words/en-GB/takes/S0-02/"
+    assert upload(signed_in, url, wav()).status_code == 200
+    script.write_text(script.read_text().replace("Rest here.", "Rest here a while."))
+    data = signed_in.get("/record/kind-words/en-GB/status/").json()
+    assert data["progress"] == "0 of 2 recorded"
+    assert data["segments"][1]["condition"] == "stale"
+    assert data["segments"][1]["label"].startswith("stale: the text has changed")
