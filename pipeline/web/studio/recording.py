@@ -21,14 +21,15 @@ import logging
 import re
 import tempfile
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import close_old_connections
+from django.db import OperationalError, close_old_connections
 from django.utils import timezone
 
 from pipeline.atomic import atomic_path, write_text_atomic
@@ -49,6 +50,7 @@ from pipeline.takes.store import (
 from pipeline.web.studio.models import Build, Speaker
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: A take of one segment (a few minutes of PCM at 48 kHz) and a reading of a whole script.
 TAKE_MAX_BYTES = 64 * 1024 * 1024
@@ -412,10 +414,10 @@ def _run_build(build_id: int) -> None:
     from pipeline.build import BuildOptions, build
 
     try:
-        job = Build.objects.select_related("speaker").get(pk=build_id)
+        job = _retrying(lambda: Build.objects.select_related("speaker").get(pk=build_id))
         role = job.speaker.role
         with _build_lock:
-            Build.objects.filter(pk=build_id).update(state=Build.RUNNING)
+            _record(build_id, state=Build.RUNNING)
             counts = {"done": 0, "total": 0}
 
             def progress(label: str, event: str, count: int) -> None:
@@ -423,7 +425,7 @@ def _run_build(build_id: int) -> None:
                     counts["total"] = count
                 else:
                     counts["done"] += count
-                Build.objects.filter(pk=build_id).update(**counts)
+                _record(build_id, **counts)
 
             script = find_script(job.slug)
             if script is None:
@@ -438,24 +440,38 @@ def _run_build(build_id: int) -> None:
             )
             results = build([script], options, progress)
         filled = list(results[0].filled) if results else []
-        Build.objects.filter(pk=build_id).update(
-            state=Build.DONE, filled=filled, finished_at=timezone.now()
-        )
+        _record(build_id, state=Build.DONE, filled=filled, finished_at=timezone.now())
     except PipelineError as error:
         hint = getattr(error, "hint", None)
         message = str(error) + (f" ({hint})" if hint else "")
-        Build.objects.filter(pk=build_id).update(
-            state=Build.FAILED, message=_plain(message), finished_at=timezone.now()
-        )
+        _record(build_id, state=Build.FAILED, message=_plain(message), finished_at=timezone.now())
     except Exception:  # the therapist sees that it failed; the log has the traceback
         log.exception("build %s failed", build_id)
-        Build.objects.filter(pk=build_id).update(
+        _record(
+            build_id,
             state=Build.FAILED,
             message="The build failed unexpectedly; the server's log says why.",
             finished_at=timezone.now(),
         )
     finally:
         close_old_connections()
+
+
+def _retrying(query: Callable[[], T]) -> T:
+    """Run ``query``, waiting out a database that another thread holds locked for a moment
+    (SQLite without WAL, as in the tests, locks a table while a page reads it)."""
+    for attempt in range(50):
+        try:
+            return query()
+        except OperationalError as error:
+            if "locked" not in str(error) or attempt == 49:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+def _record(build_id: int, **fields: Any) -> None:
+    _retrying(lambda: Build.objects.filter(pk=build_id).update(**fields))
 
 
 def _plain(message: str) -> str:
