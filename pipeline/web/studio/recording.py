@@ -67,6 +67,8 @@ RETAKES_FILE = "studio.json"
 
 _lock = threading.Lock()  # one writer of a takes.json at a time
 _build_lock = threading.Lock()  # one build at a time: the machine's cores are shared
+#: Builds this process is running: one left "running" by a server that stopped is not.
+_active: set[int] = set()
 
 
 class UploadRefused(Exception):
@@ -406,6 +408,7 @@ def track_file(role: str, slug: str, locale: str) -> Path | None:
 def start_build(speaker: Speaker, slug: str, locale: str, fill_role: str = "") -> Build:
     """Record a build and run it in a thread; the page polls :func:`build_data`."""
     job = Build.objects.create(speaker=speaker, slug=slug, locale=locale, fill_role=fill_role)
+    _active.add(job.pk)
     threading.Thread(target=_run_build, args=(job.pk,), name=f"build-{job.pk}", daemon=True).start()
     return job
 
@@ -454,6 +457,7 @@ def _run_build(build_id: int) -> None:
             finished_at=timezone.now(),
         )
     finally:
+        _active.discard(build_id)
         close_old_connections()
 
 
@@ -477,6 +481,10 @@ def _record(build_id: int, **fields: Any) -> None:
 def _plain(message: str) -> str:
     """A build's error without the server's folders in it."""
     return message.replace(str(root()) + "/", "")
+
+
+def active_builds() -> set[int]:
+    return set(_active)
 
 
 def build_data(job: Build | None) -> dict[str, Any]:

@@ -136,9 +136,7 @@ def build(request: HttpRequest, slug: str, locale: str) -> HttpResponse:
         fill = request.POST.get("fill", "")
         if fill and fill not in dict(recording.fill_voices(locale)):
             return _refused("Choose one of the voices offered to fill in missing segments.", 400)
-        running = Build.objects.filter(
-            speaker=speaker, state__in=(Build.QUEUED, Build.RUNNING)
-        ).first()
+        running = Build.objects.filter(speaker=speaker, pk__in=recording.active_builds()).first()
         job = running or recording.start_build(speaker, slug, locale, fill)
         return JsonResponse(recording.build_data(job), status=202)
     return JsonResponse(recording.build_data(_latest(speaker, slug, locale)))
