@@ -65,9 +65,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright; skipped, saying why, when either is missing."""
+    """Debian's Chromium driven by Playwright; skipped, saying why, when either is missing.
+
+    One per test module: Playwright's sync API runs an event loop while it is open, and a
+    test elsewhere that opens its own ``sync_playwright()`` cannot while this one is."""
     import os
 
     sync_api = pytest.importorskip(
