@@ -97,6 +97,18 @@ def main(debug: bool) -> None:
     """
 
 
+def _jobs_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-j/--jobs``, as build and publish both take it."""
+    return click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(1, 64),
+        default=lambda: min(os.cpu_count() or 1, 4),
+        show_default="one per CPU core, up to 4",
+        help=help_text,
+    )
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def check(paths: tuple[Path, ...]) -> None:
@@ -208,14 +220,7 @@ _locale_option = click.option(
     callback=_role_name,
     help="With a takes voice: speak segments that have no usable take with this role.",
 )
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=lambda: min(os.cpu_count() or 1, 4),
-    show_default="one per CPU core, up to 4",
-    help="Tracks rendered at once, each in its own process.",
-)
+@_jobs_option("Tracks rendered at once, each in its own process.")
 @click.option(
     "--force",
     is_flag=True,
@@ -656,14 +661,7 @@ def _aligned(
     show_default=True,
     help="Port of the preview server (0: any free port).",
 )
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=lambda: min(os.cpu_count() or 1, 4),
-    show_default="one per CPU core, up to 4",
-    help="Tracks rendered at once, for those that need building.",
-)
+@_jobs_option("Tracks rendered at once, for those that need building.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars; only errors and summaries.")
 @click.pass_context
 def publish(
