@@ -52,7 +52,7 @@ def encode_seconds(tracks: list[Path]) -> float:
     import subprocess
 
     from pipeline.encode import encoder_command
-    from pipeline.master import decode_file
+    from pipeline.ffmpeg import decode_file
 
     total = 0.0
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,16 +24,15 @@ from pipeline import __version__
 from pipeline.assemble import assemble
 from pipeline.cache import SentenceCache
 from pipeline.check import VoiceProfiles, same_slug_errors, voice_errors
-from pipeline.encode import MasterHint, write_mastered_mp3
 from pipeline.engines.base import Engine, load_engine
-from pipeline.engines.takes import TakesEngine
 from pipeline.errors import OptionError, ScriptError
 from pipeline.locales import canonical_locale
+from pipeline.manifest import Filled, Manifest, Mastering
+from pipeline.mastering import write_mastered_mp3
 from pipeline.model import (
     SAMPLE_RATE,
     LocalePlan,
     Loudness,
-    RenderedSegment,
     ResolvedVoice,
     Script,
     SpeechSegment,
@@ -46,9 +45,9 @@ from pipeline.parse import image_type, load_script
 from pipeline.paths import require_inside
 from pipeline.pdf import write_pdf
 from pipeline.plan import plan_locale
-from pipeline.publish import write_manifest, write_vtt
+from pipeline.publish import track_manifest, write_vtt
 from pipeline.spool import Spool
-from pipeline.synth import SynthStats, render_segments, sentence_count
+from pipeline.synth import render_segments, render_speech, sentence_count
 from pipeline.voices import resolve_voice, role_problem
 
 log = logging.getLogger(__name__)
@@ -79,9 +78,15 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class TrackJob:
-    script_path: Path
-    slug: str
+    """One track to build: a parsed script (parsed once, before anything is rendered) and
+    one of its locales."""
+
+    script: Script
     locale: str
+
+    @property
+    def slug(self) -> str:
+        return self.script.slug
 
     @property
     def label(self) -> str:
@@ -136,7 +141,7 @@ def plan_jobs(scripts: Sequence[Script], options: BuildOptions) -> list[TrackJob
         if wanted:
             locales = tuple(loc for loc in locales if loc in wanted)
         for locale in locales:
-            jobs.append(TrackJob(options.root / script.path, script.slug, locale))
+            jobs.append(TrackJob(script, locale))
     return jobs
 
 
@@ -309,53 +314,56 @@ def engine_for(voice: ResolvedVoice, root: Path) -> Engine:
     return _engines[key]
 
 
+@dataclass(frozen=True)
+class TrackVoices:
+    """The voice that speaks a track, its engine, and the voice that speaks what a recording
+    voice lacks (with ``--fill-missing``)."""
+
+    voice: ResolvedVoice
+    engine: Engine
+    fill: tuple[ResolvedVoice, Engine] | None = None
+
+
+def track_voices(script: Script, locale: str, options: BuildOptions) -> TrackVoices:
+    role = options.voice or script.meta.voice
+    voice = resolve_voice(role, locale, options.root)
+    engine = engine_for(voice, options.root)
+    fill = None
+    if engine.records_segments and options.fill_missing:
+        fill_voice = resolve_voice(options.fill_missing, locale, options.root)
+        fill = (fill_voice, engine_for(fill_voice, options.root))
+    return TrackVoices(voice, engine, fill)
+
+
 def build_track(
     job: TrackJob, options: BuildOptions, progress: Progress | None = None
 ) -> TrackResult:
+    """One track, stage by stage: plan -> synth -> assemble -> master and encode -> publish.
+    A track whose build key and files are as the last build left them is not touched."""
     started = time.perf_counter()
-    script = load_script(job.script_path, options.root)
+    script = job.script
     plan = plan_locale(script, job.locale)
-    role = options.voice or script.meta.voice
-    voice = resolve_voice(role, job.locale, options.root)
-    engine = engine_for(voice, options.root)
-    fill: tuple[ResolvedVoice, Engine] | None = None
-    if isinstance(engine, TakesEngine) and options.fill_missing:
-        fill_voice = resolve_voice(options.fill_missing, job.locale, options.root)
-        fill = (fill_voice, engine_for(fill_voice, options.root))
-    fallback_hint = voice.hint if voice.fallback else None
-
+    voices = track_voices(script, job.locale, options)
     out = options.out_dir / script.slug
     stem = f"{script.slug}.{job.locale}"
     files = {kind: f"{stem}.{kind}" for kind in ("mp3", "vtt", "pdf")}
     manifest_path = out / f"{stem}.json"
-    key = build_key(plan, voice, engine, options.root, fill)
+    key = build_key(plan, voices, options.root)
     remove_stale_temporaries(out)
-
     total = sentence_count(plan)
     if progress:
         progress(job.label, "start", total)
+
     # --force builds from scratch: not even the last master's gain is reused.
-    previous = None if options.force else _read_manifest(manifest_path)
+    previous = None if options.force else Manifest.read(manifest_path)
     if (
         previous is not None
-        and previous.get("build_key") == key
-        and outputs_intact(out, manifest_path, previous.get("outputs"))
+        and previous.build_key == key
+        and outputs_intact(out, manifest_path, previous.outputs)
     ):
         if progress:
             progress(job.label, "cached", total)
-        return TrackResult(
-            job=job,
-            voice=voice,
-            duration=previous["duration"],
-            loudness=Loudness(**previous["loudness"]),
-            synthesised=0,
-            cached=total,
-            seconds=time.perf_counter() - started,
-            up_to_date=True,
-            files=files,
-            fallback_hint=fallback_hint,
-            filled=tuple(previous.get("filled", {}).get("segments", ())),
-        )
+        return _result(job, voices, previous, files, started, cached=total)
 
     cache = SentenceCache(options.sentence_cache_dir, enabled=not options.force)
 
@@ -365,69 +373,81 @@ def build_track(
 
     # Rendered speech waits on disk until mastering reads it, a block at a time.
     with Spool(_spool_dir(options)) as spool:
-        if isinstance(engine, TakesEngine):
-            rendered, stats, filled = _render_takes(
-                plan, voice, engine, fill, cache, sentence_done, spool
-            )
-            if progress:
-                spoken_by_takes = sum(len(s.sentences) for s in plan.speech if s.id not in filled)
-                progress(job.label, "cached", spoken_by_takes)
-        else:
-            rendered, stats = render_segments(plan, engine, cache, sentence_done, spool)
-            filled = ()
-        track, timeline = assemble(plan, rendered)
+        speech = render_speech(
+            plan,
+            voices.engine,
+            cache,
+            sentence_done,
+            spool,
+            role=voices.voice.role,
+            fill=voices.fill[1] if voices.fill else None,
+        )
+        track, timeline = assemble(plan, speech.segments)
         out.mkdir(parents=True, exist_ok=True)
-        tags = track_tags(script, job.locale, options.root)
+        hint = previous.mastering.hint if previous and previous.mastering else None
         encoded = write_mastered_mp3(
             track,
             SAMPLE_RATE,
             out / files["mp3"],
-            tags,
+            track_tags(script, job.locale, options.root),
             timeline.chapters,
             target_lufs=script.meta.loudness,
-            hint=MasterHint.from_dict(previous.get("mastering")) if previous else None,
+            hint=hint,
         )
-    loudness = encoded.loudness
     write_vtt(timeline, out / files["vtt"])
     write_pdf(plan, measured_times(timeline), out / files["pdf"])
-    # What the manifest belongs with: a later build rebuilds a track whose files differ.
-    extra: dict[str, object] = {"build_key": key, "outputs": record_outputs(out, files.values())}
-    if encoded.hint is not None:
+    manifest = track_manifest(
+        plan,
+        timeline,
+        voices.voice,
+        encoded.loudness,
+        files,
+        script.path,
+        # What the manifest belongs with: a later build rebuilds a track whose files differ.
+        build_key=key,
+        outputs=record_outputs(out, files.values()),
         # Where this master landed, for the next build to start from; and what it took.
-        passes = {"gain_passes": encoded.master.passes, "encodes": encoded.attempts}
-        extra["mastering"] = {**encoded.hint.to_dict(), **passes}
-    if fallback_hint:
-        extra["voice_hint"] = fallback_hint
-    if filled and fill is not None:
-        fill_spec = fill[0].spec
-        extra["filled"] = {
-            "role": fill[0].role,
-            "engine": fill_spec.engine,
-            "model": fill_spec.model or fill_spec.model_path,
-            "segments": list(filled),
-        }
-    write_manifest(
-        manifest_path,
-        plan=plan,
-        timeline=timeline,
-        voice=voice,
-        loudness=loudness,
-        files=files,
-        script_path=script.path,
-        extra=extra,
+        mastering=(
+            Mastering(encoded.hint, encoded.master.passes, encoded.attempts)
+            if encoded.hint is not None
+            else None
+        ),
+        voice_hint=voices.voice.hint if voices.voice.fallback else None,
+        filled=_filled(voices, speech.filled),
     )
+    manifest.write(manifest_path)
+    result = _result(job, voices, manifest, files, started, cached=speech.stats.cached)
+    return replace(result, synthesised=speech.stats.synthesised, up_to_date=False)
+
+
+def _filled(voices: TrackVoices, segments: tuple[str, ...]) -> Filled | None:
+    if not segments or voices.fill is None:
+        return None
+    spec = voices.fill[0].spec
+    return Filled(voices.fill[0].role, spec.engine, spec.model or spec.model_path, segments)
+
+
+def _result(
+    job: TrackJob,
+    voices: TrackVoices,
+    manifest: Manifest,
+    files: dict[str, str],
+    started: float,
+    cached: int,
+) -> TrackResult:
+    """A track's result as its manifest records it (up to date unless replaced)."""
     return TrackResult(
         job=job,
-        voice=voice,
-        duration=timeline.length / SAMPLE_RATE,
-        loudness=loudness,
-        synthesised=stats.synthesised,
-        cached=stats.cached,
+        voice=voices.voice,
+        duration=manifest.duration,
+        loudness=manifest.loudness,
+        synthesised=0,
+        cached=cached,
         seconds=time.perf_counter() - started,
-        up_to_date=False,
+        up_to_date=True,
         files=files,
-        fallback_hint=fallback_hint,
-        filled=filled,
+        fallback_hint=voices.voice.hint if voices.voice.fallback else None,
+        filled=manifest.filled.segments if manifest.filled else (),
     )
 
 
@@ -436,31 +456,6 @@ def _spool_dir(options: BuildOptions) -> Path:
     (the system's temporary folder may be memory-backed)."""
     options.out_dir.mkdir(parents=True, exist_ok=True)
     return options.out_dir
-
-
-def _render_takes(
-    plan: LocalePlan,
-    voice: ResolvedVoice,
-    engine: TakesEngine,
-    fill: tuple[ResolvedVoice, Engine] | None,
-    cache: SentenceCache,
-    sentence_done: Callable[[bool], None],
-    spool: Spool,
-) -> tuple[dict[str, RenderedSegment], SynthStats, tuple[str, ...]]:
-    """Segments from a person's takes; missing or stale ones spoken by the fill voice."""
-    takes = engine.render_plan(plan, voice.role, allow_missing=fill is not None, spool=spool)
-    for warning in takes.warnings:
-        log.warning("%s", warning)
-    rendered = dict(takes.segments)
-    stats = SynthStats(0, 0, 0.0)
-    if takes.unrendered and fill is not None:
-        wanted = set(takes.unrendered)
-        items = tuple(i for i in plan.items if not isinstance(i, SpeechSegment) or i.id in wanted)
-        more, stats = render_segments(
-            replace(plan, items=items), fill[1], cache, sentence_done, spool
-        )
-        rendered.update(more)
-    return rendered, stats, takes.unrendered
 
 
 @dataclass(frozen=True)
@@ -482,7 +477,7 @@ def write_pdfs(paths: Sequence[Path], options: BuildOptions) -> list[PdfOutcome]
     jobs = plan_jobs(scripts, options)
     check_outputs(jobs, options)
     for job in jobs:
-        script = next(s for s in scripts if s.slug == job.slug)
+        script = job.script
         folder = options.out_dir / script.slug
         stem = f"{script.slug}.{job.locale}"
         path = folder / f"{stem}.pdf"
@@ -498,9 +493,9 @@ def write_pdfs(paths: Sequence[Path], options: BuildOptions) -> list[PdfOutcome]
 
 def _built_pdf(folder: Path, manifest_path: Path, name: str) -> bool:
     """True when ``name`` in ``folder`` is the PDF that the track's last build wrote."""
-    previous = _read_manifest(manifest_path)
-    recorded = previous.get("outputs") if isinstance(previous, dict) else None
-    if not isinstance(recorded, dict) or name not in recorded:
+    previous = Manifest.read(manifest_path)
+    recorded = previous.outputs if previous is not None else None
+    if recorded is None or name not in recorded:
         return False
     return outputs_intact(folder, manifest_path, {name: recorded[name]})
 
@@ -584,13 +579,7 @@ def measured_times(timeline: Timeline) -> TrackTimes:
     )
 
 
-def build_key(
-    plan: LocalePlan,
-    voice: ResolvedVoice,
-    engine: Engine,
-    root: Path,
-    fill: tuple[ResolvedVoice, Engine] | None = None,
-) -> str:
+def build_key(plan: LocalePlan, voices: TrackVoices, root: Path) -> str:
     """A digest of everything that shapes a track's files. Plans are frozen dataclasses, so
     their repr is a complete, stable description of the timeline and its text."""
     meta = plan.meta
@@ -598,6 +587,7 @@ def build_key(
     if meta.cover:
         cover_path = (root / plan.script.path).parent / meta.cover
         cover_digest = hashlib.sha256(cover_path.read_bytes()).hexdigest()
+    fill = voices.fill
     parts = {
         "voicetrack": __version__,
         "render_format": RENDER_FORMAT,
@@ -606,17 +596,10 @@ def build_key(
         "locale": plan.locale,
         "sections": repr(plan.sections),
         "items": repr(plan.items),
-        "voice": repr(voice.spec),
-        "engine": engine.identity(),
+        "voice": repr(voices.voice.spec),
+        "engine": voices.engine.identity(),
         "cover": cover_digest,
         "fill": [repr(fill[0].spec), fill[1].identity()] if fill else None,
     }
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
-
-
-def _read_manifest(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import functools
 import os
+import queue
 import shutil
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Literal
+
+import numpy as np
 
 from pipeline.errors import EncodeError
 
 #: Environment variable naming the ffmpeg executable to use, overriding every other choice.
 ENV_VAR = "VOICETRACK_FFMPEG"
+
+#: Samples a decoder hands on at a time (about 6 s at 44.1 kHz).
+DECODE_BLOCK = 1 << 18
+#: Decoded blocks that may wait to be used (each about 1 MB).
+READ_AHEAD = 4
 
 FfmpegOrigin = Literal["VOICETRACK_FFMPEG", "PATH", "imageio-ffmpeg"]
 
@@ -121,3 +129,74 @@ def _collect_stream(stream: IO[bytes], into: list[bytes]) -> None:
     for line in stream:
         into.append(line)
     stream.close()
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode_file(path: Path | str, sr: int = 44100) -> np.ndarray:
+    """Mono float32 samples of an audio file (its first audio stream), decoded by ffmpeg at
+    ``sr`` (gapless for our MP3s). Raises :class:`EncodeError` when ffmpeg fails."""
+    result = run_ffmpeg(["-nostdin", *_decoder_args(path, sr), "-f", "f32le", "-"])
+    return np.frombuffer(result.stdout, dtype=np.float32)
+
+
+def decoded_blocks(path: Path | str, sr: int = 44100) -> Iterator[np.ndarray]:
+    """Mono float32 samples of an audio file as ffmpeg decodes them, :data:`DECODE_BLOCK` at a
+    time, so a long file is never held whole.
+
+    Raises :class:`EncodeError` with the command, exit status and stderr when ffmpeg fails.
+    """
+    command = [ffmpeg_exe(), "-hide_banner", *_decoder_args(path, sr), "-f", "f32le", "-"]
+    running = start_ffmpeg(command, stdout=subprocess.PIPE)
+    process = running.process
+    assert process.stdout is not None
+    # stdout is read a few blocks ahead, so ffmpeg decodes while the last block is measured.
+    ready: queue.Queue[bytes | None] = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+    decoder = threading.Thread(target=_read_ahead, args=(process.stdout, ready, stop), daemon=True)
+    decoder.start()
+    try:
+        carry = b""
+        while (chunk := ready.get()) is not None:
+            chunk = carry + chunk
+            usable = len(chunk) - len(chunk) % 4
+            carry = chunk[usable:]
+            if usable:
+                yield np.frombuffer(chunk[:usable], dtype="<f4").astype(np.float32)
+        returncode = process.wait()
+    finally:
+        stop.set()
+        if process.poll() is None:  # the consumer stopped early
+            process.kill()
+            process.wait()
+        decoder.join()
+        process.stdout.close()
+    if returncode != 0:
+        raise running.failure("ffmpeg failed", returncode)
+
+
+def _decoder_args(path: Path | str, sr: int) -> list[str]:
+    return ["-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(sr)]
+
+
+def _read_ahead(stream: IO[bytes], ready: queue.Queue[bytes | None], stop: threading.Event) -> None:
+    """Put what ``stream`` gives on ``ready`` a block at a time, then None, unless told to
+    stop (the queue being full then must not hold this thread forever)."""
+
+    def put(item: bytes | None) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        while chunk := stream.read(DECODE_BLOCK * 4):
+            if not put(chunk):
+                return
+    except (OSError, ValueError):
+        pass  # the stream was closed under us: the process is being stopped
+    put(None)

@@ -3,18 +3,23 @@
 Integrated loudness is measured per ITU-R BS.1770-4 / EBU R128 (K-weighting, 400 ms blocks,
 absolute and relative gates), the track is brought to the target, and a look-ahead
 true-peak limiter keeps the 4x oversampled peak below the ceiling. The ceiling sits a little
-below the requested true-peak limit because MP3 encoding adds overshoot of its own. Limiting
-takes a little loudness away, so gain and limiting are repeated until the result lands on
-the target.
+below the requested true-peak limit because MP3 encoding adds overshoot of its own.
+
+Limiting takes a little loudness away, so the gain that lands on target is more than the
+gain that would reach it unlimited. It is found without limiting the track even once:
+:func:`analyse` reads the track one time and keeps, for every cell of
+:data:`CELL_S` (a fraction of a millisecond), its K-weighted energy and its true peak. The
+limiter's gain reduction depends only on the peaks, so a model of the limiter run over the
+cells gives the loudness the limited track would have, at any gain, for the cost of a few
+array operations; :func:`find_gain` searches that. The limiter itself then runs once, as
+the encoder reads the master (:func:`master_track`), and the result is measured as it goes
+by.
 
 Everything streams block by block over a lazy :class:`~pipeline.model.TrackAudio`
 (hour-long tracks are normal here): the meters carry their filter and look-ahead state
-across blocks, each gain pass re-reads the track and measures the limited result as it goes
-by, keeping it in a temporary file, and :func:`master_blocks` hands the pass that landed on
-target to a sink (the encoder) a block at a time, so no copy of the whole track is ever
-held in memory and the limiter runs once per pass, not once more for the output.
-numpy/scipy do the per-sample work; only gain changes, so digital silence stays exactly
-zero, and silent blocks cost next to nothing.
+across blocks, so no copy of the whole track is ever held in memory. numpy/scipy do the
+per-sample work; only gain changes, so digital silence stays exactly zero, and silent
+blocks cost next to nothing.
 
 :func:`measure_file` decodes an encoded file with ffmpeg and measures what comes out as it
 streams in, which is what the manifest reports: the loudness of the file a listener gets.
@@ -24,25 +29,17 @@ true peak on, and agrees with it to the tenth of a unit it prints.)
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
-import queue
-import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
-from scipy.signal import firwin, sosfilt
 
-from pipeline.ffmpeg import ffmpeg_exe, run_ffmpeg, start_ffmpeg
+from pipeline.ffmpeg import decoded_blocks
 from pipeline.model import Loudness, TrackAudio
-from pipeline.spool import Spool, Spooled
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +49,8 @@ MP3_MARGIN_DB = 1.0
 #: The master counts as on target within this many LU; the build promises +-1 LU and
 #: checks the encoded file against a tighter +-0.3.
 LOUDNESS_TOLERANCE_LU = 0.1
-MAX_PASSES = 6
+#: The gain search gives up after this many steps of the model (each costs milliseconds).
+MAX_PASSES = 12
 #: True-peak oversampling factor (BS.1770-4 asks for at least 4x at 48 kHz).
 OVERSAMPLING = 4
 #: The limiter ramps gain down over this long before a peak.
@@ -67,8 +65,11 @@ _NEGLIGIBLE_DB = 0.01
 MAX_MAKEUP_DB = 6.0
 #: Samples processed at a time (about 6 s at 44.1 kHz).
 BLOCK = 1 << 18
-#: Decoded blocks that may wait to be measured (each about 1 MB).
-READ_AHEAD = 4
+#: The resolution of the analysis the gain search works on: about 1.4 ms at 44.1 kHz (a
+#: whole number of cells makes a 100 ms hop, see :func:`cell_size`).
+CELL_S = 0.0014
+#: How far a corrected aim may lie beyond the analysis's own (see :func:`analyse`).
+_AIM_SLACK_DB = 3.0
 #: Intersample peaks of real audio stay well within this of the sample peak, so a stretch
 #: whose sample peak is this far below the ceiling needs no oversampling.
 INTERSAMPLE_HEADROOM_DB = 6.0
@@ -89,164 +90,190 @@ _RELATIVE_GATE_LU = -10.0
 @dataclass(frozen=True)
 class MasterReport:
     input_lufs: float
-    output_lufs: float
+    output_lufs: float  # measured on the limited output
     gain_db: float  # gain before limiting
-    true_peak_dbtp: float  # of the master, 4x oversampled, before encoding
     max_reduction_db: float  # deepest limiter gain reduction
     limited_seconds: float  # time the limiter spent reducing gain by more than 0.1 dB
-    passes: int
+    passes: int  # steps of the gain search (on the analysis, not the audio)
 
 
 @dataclass(frozen=True)
 class MasterGain:
-    """The gain that brings a track to its target, found by :func:`find_master_gain`."""
+    """The gain that brings a track to its target, found by :func:`find_gain`."""
 
     input_lufs: float
-    output_lufs: float  # of the track with this gain applied and then limited
+    output_lufs: float  # the analysis's estimate for the track with this gain, limited
     gain_db: float
     ceiling_db: float
     passes: int
 
 
-#: Receives the mastered track a block at a time, in order.
-BlockSink = Callable[[np.ndarray], None]
-
-
-def master(
-    samples: np.ndarray | TrackAudio,
-    sr: int,
-    target_lufs: float = -16.0,
-    true_peak_limit: float = -1.0,
-) -> tuple[np.ndarray, MasterReport]:
-    """Normalise ``samples`` to ``target_lufs`` with the true peak under ``true_peak_limit``
-    less :data:`MP3_MARGIN_DB`. Returns float32 samples and what was done.
-
-    The whole master is made in memory: for short tracks and tests. Long tracks go through
-    :func:`master_blocks`, which gives the same samples a block at a time.
-    """
-    track = as_track(samples, sr)
-    output = np.empty(track.length, dtype=np.float32)
-    position = 0
-
-    def keep(block: np.ndarray) -> None:
-        nonlocal position
-        output[position : position + len(block)] = block
-        position += len(block)
-
-    report = master_blocks(track, keep, target_lufs, true_peak_limit)
-    return output, report
-
-
-def master_blocks(
-    track: TrackAudio,
-    sink: BlockSink,
-    target_lufs: float = -16.0,
-    true_peak_limit: float = -1.0,
-    *,
-    spool_dir: Path | None = None,
-    makeup_db: float | None = None,
-) -> MasterReport:
-    """Master ``track`` as :func:`master` does, handing the result to ``sink`` a block at a
-    time, so no copy of the whole track is ever made. Returns what was done.
-
-    The gain search limits the whole track at least once; the pass that lands on target
-    keeps what it made (its sounding blocks, in a temporary file in ``spool_dir``), and
-    that is what ``sink`` receives: the limiter does not run over the track again.
-    The search starts from the gain that reaches the target unlimited, plus ``makeup_db``
-    when given: a guess of the loudness limiting will cost (for instance what it cost when
-    the track was mastered before a small edit).
-    """
-    peak = TruePeakMeter()
-    with contextlib.ExitStack() as spools:
-        gain, kept = _search_gain(
-            track,
-            target_lufs,
-            true_peak_limit,
-            lambda: spools.enter_context(Spool(spool_dir)),
-            makeup_db,
-        )
-        if kept is None:
-            log.warning("track is silent; mastering leaves it as it is")
-            for block in track.blocks(BLOCK):
-                peak.add(block)
-                sink(block)
-            return MasterReport(gain.input_lufs, gain.input_lufs, 0.0, peak.dbtp(), 0.0, 0.0, 0)
-        for block in kept.limited.blocks(BLOCK):
-            peak.add(block)
-            sink(block)
-    report = MasterReport(
-        input_lufs=gain.input_lufs,
-        output_lufs=gain.output_lufs,
-        gain_db=gain.gain_db,
-        true_peak_dbtp=peak.dbtp(),
-        max_reduction_db=kept.reduction.max_db,
-        limited_seconds=kept.reduction.samples / track.sample_rate,
-        passes=gain.passes,
-    )
-    log.debug("master: %s", report)
-    return report
-
-
-def find_master_gain(
-    track: TrackAudio, target_lufs: float = -16.0, true_peak_limit: float = -1.0
-) -> MasterGain:
-    """The gain that, followed by the limiter, lands ``track`` on ``target_lufs``.
-
-    Limiting takes a little loudness away, so each pass limits the whole track with a
-    candidate gain and measures the result as it streams by (nothing is kept), until the
-    loudness is within :data:`LOUDNESS_TOLERANCE_LU` of the target.
-    """
-    return _search_gain(track, target_lufs, true_peak_limit, None, None)[0]
-
-
 @dataclass(frozen=True)
-class _LimitedPass:
-    """What one gain pass made: the limited track (sounding blocks only, spooled) and the
-    limiter's reduction over it."""
+class TrackAnalysis:
+    """What the gain search needs of a track, read from it once (:func:`analyse`): per cell
+    of :func:`cell_size` samples, the K-weighted energy and the true peak (the largest
+    4x-oversampled magnitude; exact wherever it could reach ``floor``, the sample peak below
+    it). About 20 MB for an hour."""
 
-    limited: TrackAudio
-    reduction: Reduction
-    spool: Spool
+    sample_rate: int
+    length: int
+    cell: int
+    energy: np.ndarray  # float32 per cell: sum of the K-weighted squared samples
+    peak: np.ndarray  # float32 per cell
+    floor: float  # below this the peaks are sample peaks
+
+    @property
+    def input_lufs(self) -> float:
+        return gated_lufs(self.energy, self.cell, self.sample_rate)
+
+    def covers(self, target_lufs: float, ceiling_db: float) -> bool:
+        """Whether the peaks are exact wherever a search for ``target_lufs`` under
+        ``ceiling_db`` could need them (:func:`analyse` made this for another aim)."""
+        input_lufs = self.input_lufs
+        if not math.isfinite(input_lufs):
+            return True
+        largest_db = target_lufs - input_lufs + MAX_MAKEUP_DB
+        return self.floor <= 10 ** ((ceiling_db - INTERSAMPLE_HEADROOM_DB - largest_db) / 20)
+
+    def limited_lufs(self, gain_db: float, ceiling_db: float) -> float:
+        """The loudness of the track with ``gain_db`` applied and then limited to
+        ``ceiling_db``, as the limiter's model over the cells has it."""
+        gain = 10 ** (gain_db / 20)
+        energy = self.energy * np.float32(gain**2)
+        for first, reduction in _model_reduction(self, gain, 10 ** (ceiling_db / 20)):
+            energy[first : first + len(reduction)] *= 10 ** (-reduction / 10)
+        return gated_lufs(energy, self.cell, self.sample_rate)
 
 
-def _search_gain(
-    track: TrackAudio,
-    target_lufs: float,
-    true_peak_limit: float,
-    new_spool: Callable[[], Spool] | None,
-    makeup_db: float | None,
-) -> tuple[MasterGain, _LimitedPass | None]:
-    """:func:`find_master_gain`, starting ``makeup_db`` above the unlimited gain; with
-    ``new_spool``, also what the last pass made (None for a silent track). A superseded
-    pass's spool is closed as soon as the next one is done."""
+def cell_size(sr: int) -> int:
+    """Samples per analysis cell: the divisor of a 100 ms hop closest to :data:`CELL_S`."""
+    hop = round(0.1 * sr)
+    wanted = max(CELL_S * sr, 1.0)
+    divisors = [d for d in range(1, int(wanted * 2) + 2) if hop % d == 0]
+    return min(divisors, key=lambda d: abs(d - wanted))
+
+
+def analyse(track: TrackAudio, target_lufs: float, ceiling_db: float) -> TrackAnalysis:
+    """Read ``track`` once for the gain search: its K-weighted energy per cell, and per cell
+    the true peak wherever the gain that reaches ``target_lufs`` plus :data:`MAX_MAKEUP_DB`
+    could take it near ``ceiling_db`` (elsewhere the limiter cannot act; the sample peak
+    stands).
+
+    The energies come first, in one streaming pass; the loudness they give fixes the
+    largest gain the search may try, and so the floor below which no peak needs
+    oversampling; the stretches whose samples reach it are read again for their true peak.
+    """
     sr = track.sample_rate
-    ceiling_db = true_peak_limit - MP3_MARGIN_DB
-    input_lufs = integrated_loudness(track, sr)
-    if not math.isfinite(input_lufs):
-        return MasterGain(input_lufs, input_lufs, 0.0, ceiling_db, 0), None
+    cell = cell_size(sr)
+    block = BLOCK - BLOCK % cell
+    meter = LoudnessMeter(sr, cell=cell)
+    cells = -(-track.length // cell)
+    sample_peak = np.zeros(cells, dtype=np.float32)
+    for start in range(0, track.length, block):
+        end = min(start + block, track.length)
+        if track.is_silent(start, end):
+            meter.add_silence(end - start)
+            continue
+        samples = track.read(start, end)
+        meter.add(samples)
+        count = -(-(end - start) // cell)
+        padded = np.zeros(count * cell, dtype=np.float32)
+        padded[: end - start] = np.abs(samples)
+        sample_peak[start // cell : start // cell + count] = padded.reshape(-1, cell).max(axis=1)
+    energy = meter.cell_energies(cells)
+    del meter
+    input_lufs = gated_lufs(energy, cell, sr)
+    plain_db = target_lufs - input_lufs if math.isfinite(input_lufs) else 0.0
+    # The loudest gain the search may try, and some more for a corrected aim.
+    largest_db = plain_db + MAX_MAKEUP_DB + _AIM_SLACK_DB
+    floor = 10 ** ((ceiling_db - INTERSAMPLE_HEADROOM_DB - largest_db) / 20)
+    peak = sample_peak  # made exact where it matters, in place
+    for first, last in _runs_of(sample_peak >= floor, gap=64):
+        a, b = first * cell, min(last * cell, track.length)
+        envelope = _peak_envelope(track, a, b, 1.0, floor=floor)
+        count = last - first
+        padded = np.zeros(count * cell, dtype=np.float32)
+        padded[: b - a] = envelope
+        peak[first:last] = np.maximum(peak[first:last], padded.reshape(-1, cell).max(axis=1))
+    return TrackAnalysis(sr, track.length, cell, energy, peak, floor)
 
+
+def _runs_of(mask: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """``(first, last)`` index ranges (last exclusive) covering the True cells of ``mask``,
+    runs fewer than ``gap`` cells apart merged into one."""
+    on = np.flatnonzero(mask)
+    if len(on) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(on) > gap)
+    starts = np.concatenate(([on[0]], on[breaks + 1]))
+    ends = np.concatenate((on[breaks], [on[-1]])) + 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _model_reduction(
+    analysis: TrackAnalysis, gain: float, ceiling: float
+) -> list[tuple[int, np.ndarray]]:
+    """The limiter's gain reduction (dB) at ``gain``, per cell: :class:`Limiter`'s hold,
+    release and attack ramp, run on the cells' peaks. As ``(first cell, reduction)`` for
+    each stretch where there is any; none elsewhere.
+
+    A stretch runs from a look-ahead before the first cell over the ceiling until the
+    release has faded after the last (cells over it nearer than that join the stretch), so
+    each starts and ends at rest, like the limiter between them."""
+    from scipy.ndimage import maximum_filter1d
+
+    over = analysis.peak * gain > ceiling
+    if not over.any():
+        return []
+    sr, cell = analysis.sample_rate, analysis.cell
+    lookahead = max(round(LOOKAHEAD_S * sr / cell), 1)
+    decay = cell / (RELEASE_S * sr)
+    deepest = 20 * math.log10(float(analysis.peak.max()) * gain / ceiling)
+    fade = math.ceil(math.log(max(deepest, 1.0) / _NEGLIGIBLE_DB) / decay) + 2
+    stretches = []
+    for first, last in _runs_of(over, gap=lookahead + fade):
+        start = max(first - (lookahead - 1), 0)
+        end = min(last + fade + lookahead, len(over))
+        padding = (lookahead - 1) - (first - start)  # virtual rest before the track
+        peaks = analysis.peak[start:end]
+        needed = np.zeros(padding + end - start)
+        needed[padding:] = 20 * np.log10(np.maximum(peaks * gain / ceiling, 1.0))
+        held = maximum_filter1d(needed, size=lookahead, origin=-(lookahead // 2), mode="constant")
+        released = _release(held, 0.0, decay)
+        sums = np.cumsum(np.concatenate((np.zeros(lookahead - 1 - padding), released)))
+        stretches.append((start, (sums[lookahead:] - sums[:-lookahead]) / lookahead))
+    return stretches
+
+
+def find_gain(
+    analysis: TrackAnalysis,
+    target_lufs: float = -16.0,
+    ceiling_db: float = -1.0 - 1.0,
+    makeup_db: float | None = None,
+) -> MasterGain:
+    """The gain that, followed by the limiter, lands the analysed track on ``target_lufs``.
+
+    Under limiting 1 dB of gain adds less than 1 LU: each step follows the slope seen
+    between the last two (a secant step), within sane bounds, until the model's loudness is
+    within :data:`LOUDNESS_TOLERANCE_LU`. It starts from the gain that reaches the
+    target unlimited, plus ``makeup_db`` when given: a guess of what limiting will cost (for
+    instance what it cost when the track was mastered before a small edit).
+    """
+    input_lufs = analysis.input_lufs
+    if not math.isfinite(input_lufs):
+        return MasterGain(input_lufs, input_lufs, 0.0, ceiling_db, 0)
     plain_gain_db = target_lufs - input_lufs
     gain_db = plain_gain_db
     if makeup_db is not None and math.isfinite(makeup_db):
         gain_db += min(max(makeup_db, 0.0), MAX_MAKEUP_DB)
-    previous: tuple[float, float] | None = None  # (gain, loudness) of the last pass
-    kept: _LimitedPass | None = None
+    previous: tuple[float, float] | None = None
     passes = 0
     while True:
         passes += 1
-        output_lufs, made = _limit_pass(track, gain_db, ceiling_db, new_spool)
-        if kept is not None:
-            kept.spool.close()
-        kept = made
+        output_lufs = analysis.limited_lufs(gain_db, ceiling_db)
         error = target_lufs - output_lufs
-        log.debug("gain pass %d: %+.2f dB -> %.2f LUFS", passes, gain_db, output_lufs)
         if abs(error) <= LOUDNESS_TOLERANCE_LU or passes == MAX_PASSES:
             break
-        # Under limiting 1 dB of gain adds less than 1 LU: step by the slope seen between
-        # the last two passes (a secant step), within sane bounds. After the first pass it
-        # is guessed from how far off that pass is: the more loudness limiting has cost
-        # already, the less the next dB adds. (On the sample scripts this lands every track
-        # in two passes, where a first step at slope 1 took three or four.)
         slope = 1 / (1 + abs(error))
         if previous is not None and gain_db != previous[0]:
             slope = (output_lufs - previous[1]) / (gain_db - previous[0])
@@ -264,28 +291,97 @@ def _search_gain(
             target_lufs,
             ceiling_db,
         )
-    return MasterGain(input_lufs, output_lufs, gain_db, ceiling_db, passes), kept
+    return MasterGain(input_lufs, output_lufs, gain_db, ceiling_db, passes)
 
 
-def _limit_pass(
-    track: TrackAudio, gain_db: float, ceiling_db: float, new_spool: Callable[[], Spool] | None
-) -> tuple[float, _LimitedPass | None]:
-    """Limit ``track`` with ``gain_db`` -> the loudness of the result, and the result itself
-    when ``new_spool`` gives somewhere to keep it (silent blocks are not stored)."""
-    meter = LoudnessMeter(track.sample_rate)
-    limiter = Limiter(track, gain_db, ceiling_db)
-    spool = new_spool() if new_spool is not None else None
-    placed: list[tuple[int, Spooled]] = []
+class MasteredTrack:
+    """A track with its gain found, limited as it is read (:meth:`blocks`), once.
+
+    The report is complete when the blocks have all been read."""
+
+    def __init__(self, track: TrackAudio, gain: MasterGain) -> None:
+        self.track = track
+        self.gain = gain
+        self._report: MasterReport | None = None
+
+    @property
+    def length(self) -> int:
+        return self.track.length
+
+    @property
+    def sample_rate(self) -> int:
+        return self.track.sample_rate
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """The mastered track, in consecutive float32 blocks; measured as they go by."""
+        track, gain = self.track, self.gain
+        if not math.isfinite(gain.input_lufs):
+            log.warning("track is silent; mastering leaves it as it is")
+            yield from track.blocks(BLOCK)
+            self._report = MasterReport(gain.input_lufs, gain.input_lufs, 0.0, 0.0, 0.0, 0)
+            return
+        meter = LoudnessMeter(track.sample_rate)
+        limiter = Limiter(track, gain.gain_db, gain.ceiling_db)
+        for block in limiter.blocks():
+            meter.add(block)
+            yield block
+        self._report = MasterReport(
+            input_lufs=gain.input_lufs,
+            output_lufs=meter.integrated(),
+            gain_db=gain.gain_db,
+            max_reduction_db=limiter.reduction.max_db,
+            limited_seconds=limiter.reduction.samples / track.sample_rate,
+            passes=gain.passes,
+        )
+
+    @property
+    def report(self) -> MasterReport:
+        if self._report is None:
+            raise RuntimeError("the mastered track has not been read yet")
+        return self._report
+
+
+def ceiling_for(true_peak_limit: float) -> float:
+    """The true-peak ceiling the limiter keeps to for a file limited to ``true_peak_limit``:
+    :data:`MP3_MARGIN_DB` lower, for the encoder's own overshoot."""
+    return true_peak_limit - MP3_MARGIN_DB
+
+
+def master_track(
+    track: TrackAudio,
+    target_lufs: float = -16.0,
+    true_peak_limit: float = -1.0,
+    *,
+    makeup_db: float | None = None,
+) -> MasteredTrack:
+    """``track`` brought to ``target_lufs`` with its true peak under ``true_peak_limit``
+    less :data:`MP3_MARGIN_DB`: the gain is found now (:func:`find_gain`), the limiting is
+    done as the result is read."""
+    ceiling_db = ceiling_for(true_peak_limit)
+    gain = find_gain(analyse(track, target_lufs, ceiling_db), target_lufs, ceiling_db, makeup_db)
+    log.debug("master: %s", gain)
+    return MasteredTrack(track, gain)
+
+
+def master(
+    samples: np.ndarray | TrackAudio,
+    sr: int,
+    target_lufs: float = -16.0,
+    true_peak_limit: float = -1.0,
+) -> tuple[np.ndarray, MasterReport]:
+    """Normalise ``samples`` to ``target_lufs`` with the true peak under ``true_peak_limit``
+    less :data:`MP3_MARGIN_DB`. Returns float32 samples and what was done.
+
+    The whole master is made in memory: for short tracks and tests. A build streams
+    :func:`master_track`'s blocks into the encoder instead.
+    """
+    mastered = master_track(as_track(samples, sr), target_lufs, true_peak_limit)
+    output = np.empty(mastered.length, dtype=np.float32)
     position = 0
-    for block in limiter.blocks():
-        meter.add(block)
-        if spool is not None and block.any():
-            placed.append((position, spool.put(block)))
+    for block in mastered.blocks():
+        output[position : position + len(block)] = block
         position += len(block)
-    if spool is None:
-        return meter.integrated(), None
-    limited = TrackAudio(track.length, track.sample_rate, placed)
-    return meter.integrated(), _LimitedPass(limited, limiter.reduction, spool)
+    return output, mastered.report
 
 
 def as_track(samples: np.ndarray | TrackAudio, sr: int) -> TrackAudio:
@@ -333,18 +429,24 @@ class LoudnessMeter:
 
     The K-weighting filter's state is carried from block to block, and only the energy of
     each 100 ms hop is kept (the 400 ms gating blocks overlap by 75 %, so each is four
-    hops): about 140 kB for an hour. Blocks may be any size; the result does not depend
-    on how the audio was cut.
+    hops): about 140 kB for an hour. With ``cell``, a divisor of the hop, the energy of each
+    cell of that many samples is kept instead (:meth:`cell_energies`). Blocks may be any
+    size; the result does not depend on how the audio was cut.
     """
 
-    def __init__(self, sr: int) -> None:
+    def __init__(self, sr: int, cell: int | None = None) -> None:
         self.sample_rate = sr
         self._sos = k_weighting(sr)
         self._state = np.zeros((self._sos.shape[0], 2))
         self._hop = round(0.1 * sr)
+        self._cell = cell or self._hop
+        if self._hop % self._cell:
+            raise ValueError(f"a cell of {cell} samples does not divide a hop of {self._hop}")
         self._settle = round(SETTLE_S * sr)
-        self._partial = np.zeros(0)  # weighted samples of a hop not yet complete
-        self._hops: list[np.ndarray] = []
+        self._partial = np.zeros(0)  # weighted samples of a cell not yet complete
+        self._cells: list[np.ndarray] = []
+        # Hops are few (kept exact); cells many (single precision is ample for a sum).
+        self._dtype = np.float64 if self._cell == self._hop else np.float32
 
     def add(self, block: np.ndarray) -> None:
         """Measure the next ``block`` of samples."""
@@ -361,56 +463,91 @@ class LoudnessMeter:
             position = start + self._settle
             if np.abs(self._state).max() < _SETTLED:
                 self._state[:] = 0.0
-                self._add_silence(end - position)
+                self.add_silence(end - position)
                 position = end
         if position < len(block):
             self._filter(block[position:])
+
+    def add_silence(self, count: int) -> None:
+        """Measure ``count`` samples of digital silence."""
+        if count <= 0:
+            return
+        if np.abs(self._state).max() >= _SETTLED:
+            settle = min(count, self._settle)
+            self._filter(np.zeros(settle))
+            count -= settle
+            if np.abs(self._state).max() >= _SETTLED:
+                self._filter(np.zeros(count))
+                return
+        self._state[:] = 0.0
+        total = len(self._partial) + count
+        whole = total - total % self._cell
+        if not whole:
+            self._partial = np.concatenate((self._partial, np.zeros(count)))
+            return
+        cells = np.zeros(whole // self._cell, dtype=self._dtype)
+        cells[0] = np.square(self._partial).sum()  # the cell that was under way
+        self._cells.append(cells)
+        self._partial = np.zeros(total - whole)
 
     def _filter(self, samples: np.ndarray) -> None:
         if len(samples) == 0:
             return
         if np.abs(self._state).max() < _SETTLED and not np.any(samples):
-            # Silence into a filter at rest stays silence: nothing to filter or square.
-            self._state[:] = 0.0
-            self._add_silence(len(samples))
+            self.add_silence(len(samples))  # silence into a filter at rest stays silence
             return
+        from scipy.signal import sosfilt  # slow to import; only measuring needs it
+
         piece = np.asarray(samples, dtype=np.float64)
         weighted, self._state = sosfilt(self._sos, piece, zi=self._state)
         if len(self._partial):
             weighted = np.concatenate((self._partial, weighted))
-        whole = len(weighted) - len(weighted) % self._hop
+        whole = len(weighted) - len(weighted) % self._cell
         if whole:
-            self._hops.append(np.square(weighted[:whole]).reshape(-1, self._hop).sum(axis=1))
+            cells = np.square(weighted[:whole]).reshape(-1, self._cell).sum(axis=1)
+            self._cells.append(cells.astype(self._dtype, copy=False))
         self._partial = weighted[whole:].copy()
 
-    def _add_silence(self, count: int) -> None:
-        total = len(self._partial) + count
-        whole = total - total % self._hop
-        if not whole:
-            self._partial = np.concatenate((self._partial, np.zeros(count)))
-            return
-        hops = np.zeros(whole // self._hop)
-        hops[0] = np.square(self._partial).sum()  # the hop that was under way
-        self._hops.append(hops)
-        self._partial = np.zeros(total - whole)
+    def cell_energies(self, count: int | None = None) -> np.ndarray:
+        """The K-weighted energy of each whole cell so far; with ``count``, exactly that
+        many (the part-filled last cell included, or zeros added)."""
+        whole = sum(len(cells) for cells in self._cells)
+        total = whole if count is None else count
+        out = np.zeros(total, dtype=self._dtype)
+        position = 0
+        for cells in self._cells:
+            used = min(len(cells), total - position)
+            out[position : position + used] = cells[:used]
+            position += used
+        if position < total and len(self._partial):
+            out[position] = np.square(self._partial).sum()
+        return out
 
     def integrated(self) -> float:
         """Integrated loudness in LUFS of everything added so far (-inf when all is gated);
         a last hop shorter than 100 ms is left out."""
-        if not self._hops:
-            return -math.inf
-        hops = np.concatenate(self._hops)
-        if len(hops) < 4:
-            return -math.inf
-        blocks = (hops[:-3] + hops[1:-2] + hops[2:-1] + hops[3:]) / (4 * self._hop)
-        with np.errstate(divide="ignore"):
-            block_lufs = -0.691 + 10 * np.log10(blocks)
-        gated = blocks[block_lufs > _ABSOLUTE_GATE_LUFS]
-        if len(gated) == 0:
-            return -math.inf
-        relative_gate = -0.691 + 10 * math.log10(gated.mean()) + _RELATIVE_GATE_LU
-        gated = blocks[(block_lufs > _ABSOLUTE_GATE_LUFS) & (block_lufs > relative_gate)]
-        return float(-0.691 + 10 * math.log10(gated.mean()))
+        return gated_lufs(self.cell_energies(), self._cell, self.sample_rate)
+
+
+def gated_lufs(cell_energies: np.ndarray, cell: int, sr: int) -> float:
+    """Integrated loudness (BS.1770-4 gating) from the K-weighted energies of consecutive
+    cells of ``cell`` samples (a divisor of the 100 ms hop); a last hop that is not whole
+    is left out."""
+    hop = round(0.1 * sr)
+    per_hop = hop // cell
+    usable = len(cell_energies) - len(cell_energies) % per_hop
+    hops = np.asarray(cell_energies[:usable]).reshape(-1, per_hop).sum(axis=1)
+    if len(hops) < 4:
+        return -math.inf
+    blocks = (hops[:-3] + hops[1:-2] + hops[2:-1] + hops[3:]) / (4 * hop)
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10 * np.log10(blocks)
+    gated = blocks[block_lufs > _ABSOLUTE_GATE_LUFS]
+    if len(gated) == 0:
+        return -math.inf
+    relative_gate = -0.691 + 10 * math.log10(gated.mean()) + _RELATIVE_GATE_LU
+    gated = blocks[(block_lufs > _ABSOLUTE_GATE_LUFS) & (block_lufs > relative_gate)]
+    return float(-0.691 + 10 * math.log10(gated.mean()))
 
 
 def _long_zero_runs(block: np.ndarray, shortest: int) -> list[tuple[int, int]]:
@@ -503,6 +640,8 @@ def _interpolator() -> np.ndarray:
     sines up to 20 kHz within 0.01 dB of their true peak.
     """
     taps = 2 * _HALF_WINDOW * OVERSAMPLING + 1
+    from scipy.signal import firwin
+
     h = firwin(taps, 1 / OVERSAMPLING, window=("kaiser", 6.0)) * OVERSAMPLING
     matrix = np.zeros((2 * _HALF_WINDOW + 1, OVERSAMPLING), dtype=np.float32)
     for phase in range(OVERSAMPLING):
@@ -607,6 +746,8 @@ class Limiter:
 
     def blocks(self) -> Iterator[np.ndarray]:
         """The limited track in consecutive float32 blocks of :data:`BLOCK` samples."""
+        from scipy.ndimage import maximum_filter1d
+
         track, sr, n = self.track, self.track.sample_rate, self.track.length
         gain = 10 ** (self.gain_db / 20)
         ceiling = 10 ** (self.ceiling_db / 20)
@@ -700,70 +841,3 @@ def measure_file(path: Path | str, sr: int = 44100) -> Loudness:
         integrated_lufs=round(loudness.integrated(), 2),
         true_peak_dbtp=round(peak.dbtp(), 2),
     )
-
-
-def decode_file(path: Path | str, sr: int = 44100) -> np.ndarray:
-    """Mono float32 samples of an audio file, decoded by ffmpeg (gapless for our MP3s)."""
-    result = run_ffmpeg([*_decoder_args(path, sr), "-f", "f32le", "-"])
-    return np.frombuffer(result.stdout, dtype=np.float32)
-
-
-def decoded_blocks(path: Path | str, sr: int = 44100) -> Iterator[np.ndarray]:
-    """Mono float32 samples of an audio file as ffmpeg decodes them, :data:`BLOCK` at a
-    time, so a long file is never held whole.
-
-    Raises :class:`EncodeError` with the command, exit status and stderr when ffmpeg fails.
-    """
-    command = [ffmpeg_exe(), "-hide_banner", *_decoder_args(path, sr), "-f", "f32le", "-"]
-    running = start_ffmpeg(command, stdout=subprocess.PIPE)
-    process = running.process
-    assert process.stdout is not None
-    # stdout is read a few blocks ahead, so ffmpeg decodes while the last block is measured.
-    ready: queue.Queue[bytes | None] = queue.Queue(maxsize=READ_AHEAD)
-    stop = threading.Event()
-    decoder = threading.Thread(target=_read_ahead, args=(process.stdout, ready, stop), daemon=True)
-    decoder.start()
-    try:
-        carry = b""
-        while (chunk := ready.get()) is not None:
-            chunk = carry + chunk
-            usable = len(chunk) - len(chunk) % 4
-            carry = chunk[usable:]
-            if usable:
-                yield np.frombuffer(chunk[:usable], dtype="<f4").astype(np.float32)
-        returncode = process.wait()
-    finally:
-        stop.set()
-        if process.poll() is None:  # the consumer stopped early
-            process.kill()
-            process.wait()
-        decoder.join()
-        process.stdout.close()
-    if returncode != 0:
-        raise running.failure("ffmpeg failed", returncode)
-
-
-def _decoder_args(path: Path | str, sr: int) -> list[str]:
-    return ["-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(sr)]
-
-
-def _read_ahead(stream: IO[bytes], ready: queue.Queue[bytes | None], stop: threading.Event) -> None:
-    """Put what ``stream`` gives on ``ready`` a block at a time, then None, unless told to
-    stop (the queue being full then must not hold this thread forever)."""
-
-    def put(item: bytes | None) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    try:
-        while chunk := stream.read(BLOCK * 4):
-            if not put(chunk):
-                return
-    except (OSError, ValueError):
-        pass  # the stream was closed under us: the process is being stopped
-    put(None)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipeline.atomic import write_text_atomic
+from pipeline.manifest import Manifest
 from pipeline.model import (
     LocalePlan,
     Loudness,
@@ -22,8 +24,6 @@ from pipeline.model import (
     TimedItem,
     Timeline,
 )
-
-MANIFEST_FORMAT = 1
 
 
 def vtt_timestamp(samples: int, sample_rate: int) -> str:
@@ -60,6 +60,48 @@ def write_vtt(timeline: Timeline, path: Path | str) -> None:
     write_text_atomic(path, vtt_text(timeline))
 
 
+def track_manifest(
+    plan: LocalePlan,
+    timeline: Timeline,
+    voice: ResolvedVoice,
+    loudness: Loudness,
+    files: Mapping[str, str],
+    script_path: str,
+    **build: Any,
+) -> Manifest:
+    """The manifest of one track (SCRIPT_FORMAT.md, "Outputs"). ``loudness`` must be
+    measured on the encoded file; ``build`` gives the keys a build keeps for itself
+    (:class:`~pipeline.manifest.Manifest`'s ``build_key``, ``outputs``, ``mastering``...)."""
+    rate = timeline.sample_rate
+    spec = voice.spec
+    return Manifest(
+        script=script_path,
+        slug=plan.script.slug,
+        title=plan.meta.title,
+        locale=plan.locale,
+        voice={
+            "role": voice.role,
+            "engine": spec.engine,
+            "model": spec.model or spec.model_path or spec.dir,
+            "fallback": voice.fallback,
+        },
+        sample_rate=rate,
+        duration=_seconds(timeline.length, rate),
+        loudness=loudness,
+        chapters=tuple(
+            {
+                "title": chapter.title,
+                "start": _seconds(chapter.start, rate),
+                "end": _seconds(chapter.end, rate),
+            }
+            for chapter in timeline.chapters
+        ),
+        segments=tuple(_segment_entry(timed, rate) for timed in timeline.items),
+        files=dict(files),
+        **build,
+    )
+
+
 def manifest(
     plan: LocalePlan,
     timeline: Timeline,
@@ -69,47 +111,10 @@ def manifest(
     script_path: str,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest of one track (SCRIPT_FORMAT.md, "Outputs"), as a JSON-ready dict.
-
-    ``loudness`` must be measured on the encoded file. ``extra`` adds keys the format
-    does not define (a build key, a hint); it may not replace a defined one.
-    """
-    rate = timeline.sample_rate
-    spec = voice.spec
-    data: dict[str, Any] = {
-        "format": MANIFEST_FORMAT,
-        "script": script_path,
-        "slug": plan.script.slug,
-        "title": plan.meta.title,
-        "locale": plan.locale,
-        "voice": {
-            "role": voice.role,
-            "engine": spec.engine,
-            "model": spec.model or spec.model_path or spec.dir,
-            "fallback": voice.fallback,
-        },
-        "sample_rate": rate,
-        "duration": _seconds(timeline.length, rate),
-        "loudness": {
-            "integrated_lufs": round(loudness.integrated_lufs, 1),
-            "true_peak_dbtp": round(loudness.true_peak_dbtp, 1),
-        },
-        "chapters": [
-            {
-                "title": chapter.title,
-                "start": _seconds(chapter.start, rate),
-                "end": _seconds(chapter.end, rate),
-            }
-            for chapter in timeline.chapters
-        ],
-        "segments": [_segment_entry(timed, rate) for timed in timeline.items],
-        "files": dict(files),
-    }
-    for key, value in (extra or {}).items():
-        if key in data:
-            raise ValueError(f"manifest key {key!r} is defined by the format")
-        data[key] = value
-    return data
+    """:func:`track_manifest` as a JSON-ready dict, with ``extra`` keys the format does not
+    define (it may not replace a defined one)."""
+    built = track_manifest(plan, timeline, voice, loudness, files, script_path)
+    return replace(built, extra=dict(extra or {})).to_dict()
 
 
 def manifest_json(data: Mapping[str, Any]) -> str:

@@ -1,10 +1,11 @@
 """Synth stage: a locale plan's speech segments -> rendered segment audio.
 
-This is the only stage that calls engines. Each sentence is looked up in the cache by its
-content key first; only misses reach the engine. Sentences are prepared (resampled,
-trimmed, faded) and joined with the script's sentence pause. A sentence longer than the
-engine takes in one call is spoken in pieces, cut after clauses, each cached on its own and
-joined with a clause break's silence.
+This is the only stage that calls engines (:func:`render_speech`). Each sentence is looked
+up in the cache by its content key first; only misses reach the engine. Sentences are
+prepared (resampled, trimmed, faded: :mod:`pipeline.sentences`) and joined with the script's
+sentence pause. A sentence longer than the engine takes in one call is spoken in pieces, cut
+after clauses, each cached on its own and joined with a clause break's silence. An engine
+that plays recorded segments (a person's takes) gives whole segments instead.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline.assemble import prepare_sentence, seconds_to_samples
 from pipeline.cache import SentenceCache, sentence_key
 from pipeline.engines.base import Engine
-from pipeline.model import LocalePlan, RenderedSegment
+from pipeline.model import LocalePlan, RenderedSegment, SpeechSegment
+from pipeline.sentences import prepare_sentence, seconds_to_samples
 from pipeline.spool import Spool, Spooled
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,53 @@ class SynthStats:
     engine_seconds: float  # wall time spent inside the engine
 
 
+@dataclass(frozen=True)
+class Speech:
+    """The synth stage's result: every speech segment of a plan, rendered."""
+
+    segments: dict[str, RenderedSegment]
+    stats: SynthStats
+    filled: tuple[str, ...] = ()  # segments a recording voice lacked, spoken by the fill voice
+
+
 def sentence_count(plan: LocalePlan) -> int:
     return sum(len(segment.sentences) for segment in plan.speech)
+
+
+def render_speech(
+    plan: LocalePlan,
+    engine: Engine,
+    cache: SentenceCache,
+    on_sentence: SentenceDone | None = None,
+    spool: Spool | None = None,
+    *,
+    role: str = "",
+    fill: Engine | None = None,
+) -> Speech:
+    """Render ``plan``'s speech with ``engine``: sentence by sentence through ``cache``
+    (:func:`render_segments`), or, for an engine that
+    :attr:`~pipeline.engines.base.Engine.records_segments` (``role``'s takes), segment by
+    segment from what was recorded, with ``fill`` speaking the segments it lacks (without
+    ``fill``, a missing segment is an error)."""
+    if not engine.records_segments:
+        segments, stats = render_segments(plan, engine, cache, on_sentence, spool)
+        return Speech(segments, stats)
+    recorded = engine.recorded_segments(plan, role, allow_missing=fill is not None, spool=spool)
+    for warning in recorded.warnings:
+        log.warning("%s", warning)
+    rendered = dict(recorded.segments)
+    stats = SynthStats(0, 0, 0.0)
+    missing = set(recorded.unrendered)
+    if missing and fill is not None:
+        items = tuple(i for i in plan.items if not isinstance(i, SpeechSegment) or i.id in missing)
+        more, stats = render_segments(replace(plan, items=items), fill, cache, on_sentence, spool)
+        rendered.update(more)
+    if on_sentence is not None:
+        for segment in plan.speech:
+            if segment.id not in missing:
+                for _ in segment.sentences:
+                    on_sentence(True)  # played from a take, as if from the cache
+    return Speech(rendered, stats, recorded.unrendered)
 
 
 def render_segments(

@@ -16,7 +16,6 @@ import numpy as np
 import pyloudnorm
 from scipy.signal import butter, sosfilt
 
-from pipeline.assemble import join_sentences
 from pipeline.ffmpeg import ffmpeg_exe
 from pipeline.model import (
     SAMPLE_RATE,
@@ -31,6 +30,7 @@ from pipeline.model import (
     SpeechSegment,
     Text,
 )
+from pipeline.sentences import join_sentences
 
 # --------------------------------------------------------------------------- signals
 

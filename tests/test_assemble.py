@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 from audio_helpers import make_plan, render_plan, silence, speech, tone
 
-from pipeline.assemble import (
-    FADE_S,
-    TRIM_MARGIN_S,
-    assemble,
-    join_sentences,
-    prepare_sentence,
-)
+from pipeline.assemble import assemble
 from pipeline.model import SAMPLE_RATE, Audio, RenderedSegment, Silence, SpeechSegment
+from pipeline.sentences import FADE_S, TRIM_MARGIN_S, join_sentences, prepare_sentence
 
 SR = SAMPLE_RATE
 

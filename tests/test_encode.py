@@ -29,21 +29,21 @@ from mutagen.mp3 import MP3, BitrateMode
 
 from pipeline import encode as encode_module
 from pipeline import master as master_module
+from pipeline import mastering as mastering_module
+from pipeline import mp3header
 from pipeline.assemble import assemble
 from pipeline.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from pipeline.encode import (
-    MasterHint,
     encode_mp3,
     encoder_command,
-    gapless_info,
     id3_language,
-    set_gapless_padding,
-    write_mastered_mp3,
 )
 from pipeline.errors import EncodeError
 from pipeline.ffmpeg import ENV_VAR, ffmpeg_exe, run_ffmpeg, which_ffmpeg
 from pipeline.master import master, measure_file
+from pipeline.mastering import MasterHint, write_mastered_mp3
 from pipeline.model import Chapter, TrackTags
+from pipeline.mp3header import gapless_info, set_gapless_padding
 
 SR = 44100
 PNG = (  # a valid 1x1 PNG
@@ -216,11 +216,11 @@ def test_the_gapless_header_gives_the_exact_length(tmp_path, length):
     path = tmp_path / "t.mp3"
     plain_encode(samples, path)
     frame = path.read_bytes()[:2048]
-    found = encode_module._parse_info_frame(frame)
+    found = mp3header._parse_info_frame(frame)
     assert found is not None
     before, _, crc_at = found
     # The checksum as ffmpeg wrote it is the one computed here.
-    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == encode_module._tag_crc(
+    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == mp3header._tag_crc(
         frame, crc_at
     )
 
@@ -230,7 +230,7 @@ def test_the_gapless_header_gives_the_exact_length(tmp_path, length):
     assert after is not None and after.samples == length
     assert (after.frames, after.encoder_delay) == (before.frames, before.encoder_delay)
     frame = path.read_bytes()[:2048]
-    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == encode_module._tag_crc(
+    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == mp3header._tag_crc(
         frame, crc_at
     )
     assert len(decode(path)) == length  # ffmpeg's decoder reads the header
@@ -567,7 +567,7 @@ def test_the_length_frame_gives_the_exact_duration(tmp_path):
 def test_a_track_that_misses_its_loudness_after_every_attempt_is_a_failure(tmp_path, monkeypatch):
     # One attempt only, aimed 4 LU too loud by a stale hint: the encoded file misses the
     # target by far more than the promised 1 LU, and nothing is written.
-    monkeypatch.setattr(encode_module, "ENCODE_ATTEMPTS", 1)
+    monkeypatch.setattr(mastering_module, "ENCODE_ATTEMPTS", 1)
     stale = MasterHint(makeup_db=0.0, level_offset_db=4.0, peak_offset_db=0.0)
     path = tmp_path / "missed.mp3"
     with pytest.raises(EncodeError, match=r"missed\.mp3: encoded at -1[23]\.\d LUFS"):

@@ -17,10 +17,10 @@ from audio_helpers import lufs, speech_like
 from scipy.signal import sosfilt
 
 from pipeline import master as master_module
+from pipeline.ffmpeg import decode_file
 from pipeline.master import (
     LoudnessMeter,
     TruePeakMeter,
-    decode_file,
     integrated_loudness,
     k_weighting,
     master,

@@ -77,7 +77,7 @@ def test_identity_changes_when_a_take_is_re_recorded(project):
 
 def test_every_segment_is_rendered_from_its_take_and_assembles(project):
     plan = plan_from()
-    result = TakesEngine(SPEC, project).render_plan(plan, "dr-lee")
+    result = TakesEngine(SPEC, project).recorded_segments(plan, "dr-lee")
     assert list(result.segments) == [s.id for s in plan.speech]
     assert result.unrendered == ()
     target = CleanOptions().speech_level_db

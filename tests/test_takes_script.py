@@ -69,6 +69,6 @@ def test_a_reading_of_a_script_file_becomes_a_complete_set_of_takes(project):
     assert status.stale == ("S2-02",) and status.missing == ()
 
     engine = TakesEngine(VoiceSpec(engine="takes", dir="takes/dr-lee"), project)
-    rendered = engine.render_plan(plan_of(project), "dr-lee", allow_missing=True)
+    rendered = engine.recorded_segments(plan_of(project), "dr-lee", allow_missing=True)
     assert rendered.unrendered == ("S2-02",)
     assert set(rendered.segments) == {s.id for s in plan.speech} - {"S2-02"}

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from pipeline.errors import VoiceError, VoiceUnavailable
-from pipeline.model import Audio, VoiceSpec
+from pipeline.errors import SynthesisError, VoiceError, VoiceUnavailable
+from pipeline.model import Audio, LocalePlan, RenderedSegment, VoiceSpec
+
+if TYPE_CHECKING:
+    from pipeline.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +72,47 @@ class Engine(ABC):
         """Everything that changes this voice's output besides the text: engine version,
         a hash of the model file, voice options. Part of every cache key."""
 
-    @abstractmethod
     def synthesize(self, text: str, speed: float = 1.0) -> Audio:
         """Speak one sentence at the final ``speed`` (profile speed times the script's rate;
-        > 1 is faster). Raise SynthesisError on failure."""
+        > 1 is faster). Raise SynthesisError on failure.
+
+        Every engine that speaks text implements this; one that :attr:`records_segments`
+        does not."""
+        raise SynthesisError(
+            f"the {self.name} engine plays what was recorded and cannot speak arbitrary text "
+            f"({text[:40]!r})"
+        )
+
+    #: True for an engine that plays whole speech segments recorded for the script (a
+    #: person's takes) instead of speaking text: the synth stage asks it for them
+    #: (:meth:`recorded_segments`), and another voice may speak those it lacks.
+    records_segments: ClassVar[bool] = False
+
+    def recorded_segments(
+        self,
+        plan: LocalePlan,
+        role: str,
+        *,
+        allow_missing: bool = False,
+        spool: Spool | None = None,
+    ) -> RecordedSpeech:
+        """The segments of ``plan`` recorded for ``role``, rendered (see
+        :attr:`records_segments`); those it lacks are listed as ``unrendered`` when
+        ``allow_missing``, an error otherwise."""
+        raise NotImplementedError(f"the {self.name} engine speaks text; it records nothing")
+
+
+@dataclass(frozen=True)
+class RecordedSpeech:
+    """What an engine that :attr:`~Engine.records_segments` gives for a plan."""
+
+    segments: dict[str, RenderedSegment]
+    warnings: tuple[str, ...]
+
+    @property
+    def unrendered(self) -> tuple[str, ...]:
+        """Segments another voice must speak."""
+        return ()
 
 
 _registered: dict[str, type[Engine]] = {}

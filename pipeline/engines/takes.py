@@ -2,13 +2,12 @@
 
 LocalePlan, takes folder -> RenderedSegment per speech segment that has a usable take
 
-A recorded take cannot say arbitrary sentences, so this engine does not fit the per-sentence
-``synthesize`` call that the synth stage makes: it renders whole *segments*, each from its
-take (see :mod:`pipeline.takes`). The build therefore asks it directly::
+A recorded take cannot say arbitrary sentences, so this engine speaks no text: it
+:attr:`~pipeline.engines.base.Engine.records_segments`, and the synth stage asks it for whole
+*segments*, each from its take (see :mod:`pipeline.takes`)::
 
-    engine = load_engine(voice.spec, root)            # a TakesEngine
-    result = engine.render_plan(plan, voice.role, allow_missing=...)
-    rendered = result.segments                         # {segment id: RenderedSegment}
+    result = engine.recorded_segments(plan, voice.role, allow_missing=...)
+    result.segments                                    # {segment id: RenderedSegment}
     result.unrendered                                  # ids to fill with another voice
 
 ``check`` only verifies that the takes folder exists (whether every segment of a given script
@@ -30,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.engines.base import Engine
-from pipeline.errors import SynthesisError, VoiceUnavailable
-from pipeline.model import SAMPLE_RATE, Audio, LocalePlan, RenderedSegment, Sentence, VoiceSpec
+from pipeline.engines.base import Engine, RecordedSpeech
+from pipeline.errors import VoiceUnavailable
+from pipeline.model import SAMPLE_RATE, LocalePlan, RenderedSegment, Sentence, VoiceSpec
 from pipeline.spool import Spool
 from pipeline.takes.clean import CLEAN_FORMAT, CleanOptions, CleanTake, clean_take
 from pipeline.takes.store import (
@@ -68,6 +67,7 @@ class TakesEngine(Engine):
     name = "takes"
     description = "a person's own recorded takes, one per speech segment"
     supports_speed = False
+    records_segments = True
     options = frozenset({"dir"})
 
     @classmethod
@@ -101,20 +101,14 @@ class TakesEngine(Engine):
             sort_keys=True,
         )
 
-    def synthesize(self, text: str, speed: float = 1.0) -> Audio:
-        raise SynthesisError(
-            "the takes engine plays recorded takes of whole segments and cannot speak "
-            f"arbitrary text ({text[:40]!r}); the build renders takes voices with render_plan"
-        )
-
-    def render_plan(
+    def recorded_segments(
         self,
         plan: LocalePlan,
         role: str,
         *,
         allow_missing: bool = False,
-        options: CleanOptions | None = None,
         spool: Spool | None = None,
+        options: CleanOptions | None = None,
     ) -> TakesRender:
         """Render ``plan``'s segments from the takes of ``role`` (see :func:`render_takes`)."""
         return render_takes(
@@ -148,13 +142,11 @@ def folder_digest(folder: Path) -> str:
 
 
 @dataclass(frozen=True)
-class TakesRender:
+class TakesRender(RecordedSpeech):
     """The segments rendered from takes, and those that could not be."""
 
-    segments: dict[str, RenderedSegment]
-    missing: tuple[str, ...]  # no take
-    stale: tuple[str, ...]  # a take recorded for other text: not played
-    warnings: tuple[str, ...]
+    missing: tuple[str, ...] = ()  # no take
+    stale: tuple[str, ...] = ()  # a take recorded for other text: not played
 
     @property
     def unrendered(self) -> tuple[str, ...]:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.dsp import resample
 from pipeline.model import SAMPLE_RATE, Audio
-from pipeline.takes.detect import DetectOptions, Region, detect_speech, highpass, resample
+from pipeline.takes.detect import DetectOptions, Region, detect_speech, highpass
 from pipeline.takes.store import TakeError
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def clean_take(
         )
 
     x = raw - (float(np.mean(raw)) if len(raw) else 0.0)
-    x = resample(x, audio.sample_rate, sample_rate)
+    x = resample(x, audio.sample_rate, sample_rate, dtype=np.float64)
     x = highpass(x, sample_rate, options.highpass_hz)
 
     detection = detect_speech(x, sample_rate, options.detect)

@@ -14,10 +14,11 @@ soft onset the detector missed is not cut off.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import gcd
 
 import numpy as np
 from scipy import signal
+
+from pipeline.dsp import resample
 
 #: Rate of the analysis copy: one the voice-activity detector accepts.
 ANALYSIS_RATE = 16000
@@ -74,14 +75,6 @@ class DetectOptions:
     max_edge_extension: float = 0.25
 
 
-def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Polyphase resampling (exact ratio, linear phase) of a mono signal."""
-    if rate == target:
-        return np.asarray(samples, dtype=np.float64)
-    g = gcd(int(rate), int(target))
-    return signal.resample_poly(np.asarray(samples, dtype=np.float64), target // g, rate // g)
-
-
 def highpass(samples: np.ndarray, rate: int, cutoff_hz: float, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth high-pass (no shift of onsets, which matters for cut points)."""
     if len(samples) < 64:
@@ -120,7 +113,7 @@ def analysis_copy(samples: np.ndarray, rate: int) -> np.ndarray:
     if x.ndim > 1:
         x = x.mean(axis=1)
     x = x - (float(np.mean(x)) if len(x) else 0.0)
-    x = resample(x, rate, ANALYSIS_RATE)
+    x = resample(x, rate, ANALYSIS_RATE, dtype=np.float64)
     return highpass(x, ANALYSIS_RATE, ANALYSIS_HIGHPASS_HZ)
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -377,32 +376,20 @@ def read_audio(path: Path) -> Audio:
     return _decode_with_ffmpeg(path)
 
 
-def _ffmpeg() -> str:
-    try:
-        from pipeline.ffmpeg import ffmpeg_exe
-    except ImportError:  # pragma: no cover - the shared helper is part of the package
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    return ffmpeg_exe()
-
-
 def _decode_with_ffmpeg(path: Path) -> Audio:
+    from pipeline.ffmpeg import decode_file
+
     if not path.is_file():
         raise TakeError(f"{path}: no such file")
-    command = [
-        _ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
-        "-map", "0:a:0", "-ac", "1", "-ar", str(DECODE_RATE), "-f", "f32le", "-",
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0:
+    try:
+        samples = decode_file(path, DECODE_RATE)
+    except ProcessError as exc:
         raise ProcessError(
             f"{path}: ffmpeg could not decode it",
-            command=command,
-            returncode=result.returncode,
-            stderr=result.stderr.decode("utf-8", "replace"),
-        )
-    samples = np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
+            command=exc.command,
+            returncode=exc.returncode,
+            stderr=exc.stderr,
+        ) from None
     return Audio(samples, DECODE_RATE)
 
 

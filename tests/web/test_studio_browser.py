@@ -325,7 +325,7 @@ def test_record_three_segments_retake_one_build_and_listen(
 def check_track(studio: Studio, mp3: Path, manifest: dict, loop: np.ndarray) -> None:
     """The pauses are the script's, to the millisecond and silent; each segment is the
     microphone's sound; the loudness is on target."""
-    from pipeline.master import decode_file
+    from pipeline.ffmpeg import decode_file
     from pipeline.parse import load_script
     from pipeline.plan import plan_locale
 
