@@ -11,7 +11,7 @@ Each voice lands where its engine looks for it, so it is found by the next build
   the registry that ships inside the hibari package.
 - piper voices (``en_GB-northern_english_male-medium``, any name in piper's catalogue): from
   rhasspy/piper-voices on Hugging Face, where piper's own downloader fetches them, into
-  ``<data dir>/piper/`` (:func:`pipeline.voices.data_dir`) with their MODEL_CARD, checked against
+  ``<data dir>/piper/`` (:func:`pipeline.paths.data_dir`) with their MODEL_CARD, checked against
   the size and md5 that the catalogue ``voices.json`` publishes beside them.
 - Coqui models (``tts_models/en/vctk/vits``, …): through Coqui's own ModelManager into Coqui's
   model folder (or, for XTTS-v2, the Hugging Face cache). Coqui publishes no checksums; its
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InstallError, VoiceError
-from pipeline.voices import data_dir
+from pipeline.paths import data_dir
 
 log = logging.getLogger(__name__)
 

@@ -7,21 +7,15 @@ describe  every role and locale -> VoiceStatus rows for ``voicetrack voices``
 A profile file is ``<role>.toml``: an optional ``description`` and one table per locale naming an
 engine, its options and optional ``fallback`` choices (see docs/voices.md).  A project file replaces
 the shipped profile of the same role as a whole, so the file a person reads is the voice they get.
-
-This module also knows where voices live on disk (:func:`data_dir`) and hashes model files once
-per process (:func:`file_digest`), since every build computes each engine's identity.
 """
 
 from __future__ import annotations
 
 import bisect
 import difflib
-import hashlib
 import math
-import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -30,18 +24,14 @@ from typing import Any
 
 from pipeline.engines.base import Engine, engine_class, engine_names
 from pipeline.errors import ScriptError, SourceError, VoiceError, VoiceUnavailable
-from pipeline.lexicon import display_path
 from pipeline.locales import canonical_locale
 from pipeline.model import ResolvedVoice, VoiceSpec
-from pipeline.paths import inside_root
+from pipeline.paths import display_path, inside_root
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
-
-#: Environment variable naming the folder where voicetrack keeps downloaded voices.
-DATA_DIR_ENV = "VOICETRACK_DATA_DIR"
 
 #: Keys every locale table (and every fallback entry) may hold, whatever the engine.
 COMMON_KEYS = frozenset({"engine", "speed", "gain_db"})
@@ -53,51 +43,6 @@ OPTION_KEYS = frozenset(
 PATH_KEYS = ("model_path", "config_path", "dir")
 SPEED_RANGE = (0.5, 2.0)
 GAIN_RANGE = (-30.0, 30.0)
-
-
-# --------------------------------------------------------------------------- places on disk
-
-
-def data_dir() -> Path:
-    """The per-user folder for downloaded voices: ``$VOICETRACK_DATA_DIR`` if set, else the
-    platform's user data folder (``~/.local/share/voicetrack`` on Linux)."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "voicetrack"
-
-
-_digests: dict[tuple[str, int, int], str] = {}
-_digests_lock = threading.Lock()
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, computed once per process for each (path, mtime, size).
-
-    Engines put model hashes in their identity, which every build computes; hashing a 60 MB
-    model on each call would dominate a build that is otherwise fully cached.
-    """
-    resolved = Path(path).resolve()
-    st = resolved.stat()
-    key = (str(resolved), st.st_mtime_ns, st.st_size)
-    with _digests_lock:
-        cached = _digests.get(key)
-    if cached is not None:
-        return cached
-    h = hashlib.sha256()
-    with open(resolved, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    with _digests_lock:
-        _digests[key] = digest
-    return digest
 
 
 # --------------------------------------------------------------------------- profiles

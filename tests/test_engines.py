@@ -29,7 +29,7 @@ from pipeline.engines.hibari import HibariEngine, install_voice
 from pipeline.engines.piper import PiperEngine
 from pipeline.errors import InstallError, VoiceError, VoiceUnavailable
 from pipeline.model import VoiceSpec
-from pipeline.voices import file_digest
+from pipeline.paths import file_digest
 
 SENTENCE = "Breathe in slowly, and let your shoulders soften."  # 8 words
 TRIM_DBFS = -50.0

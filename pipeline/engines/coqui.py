@@ -46,8 +46,7 @@ import numpy as np
 from pipeline.engines.base import Engine
 from pipeline.errors import SynthesisError, VoiceError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
-from pipeline.paths import inside_root
-from pipeline.voices import file_digest
+from pipeline.paths import file_digest, inside_root
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 from pipeline.engines.base import Engine, require_module
 from pipeline.errors import InstallError, SynthesisError, VoiceError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
-from pipeline.voices import file_digest
+from pipeline.paths import file_digest
 
 log = logging.getLogger(__name__)
 

