@@ -23,8 +23,9 @@ from typing import Any
 import click
 
 from pipeline import __version__
-from pipeline.check import DEFAULT_SCRIPTS, check_scripts, clock, find_scripts, summary_lines
+from pipeline.check import DEFAULT_SCRIPTS, check_scripts, find_scripts, summary_lines
 from pipeline.errors import PipelineError, ScriptError
+from pipeline.timefmt import format_clock
 
 EXIT_RENDER_FAILED = 1
 EXIT_INVALID_INPUT = 2
@@ -578,7 +579,7 @@ def print_summary(results: list[Any], seconds: float) -> None:
         cells = [
             r.job.locale,
             voice,
-            clock(r.duration),
+            format_clock(r.duration, nearest=True),
             f"{r.loudness.integrated_lufs:.1f}",
             f"{r.loudness.true_peak_dbtp:.1f}",
             "up to date" if r.up_to_date else f"{r.synthesised}/{r.cached}",
@@ -594,7 +595,7 @@ def print_summary(results: list[Any], seconds: float) -> None:
     rendered = sum(not r.up_to_date for r in results)
     console.print(
         f"{len(results)} track{'s' * (len(results) != 1)} ({rendered} rendered, "
-        f"{len(results) - rendered} up to date), {clock(audio)} of audio, "
+        f"{len(results) - rendered} up to date), {format_clock(audio, nearest=True)} of audio, "
         f"in {seconds:.1f} s"
     )
     for note in notes:

@@ -17,7 +17,6 @@ unmodified in ``pipeline/fonts`` under the SIL Open Font License 1.1, so no syst
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,6 +43,7 @@ from pipeline.model import (
     TrackTimes,
     Variant,
 )
+from pipeline.timefmt import format_clock
 
 FONT_DIR = Path(__file__).parent / "fonts"
 
@@ -83,18 +83,9 @@ def page_size(locale: str) -> tuple[float, float]:
     return LETTER if region and region[0].upper() == "US" else A4
 
 
-def format_clock(seconds: float) -> str:
-    """A position in a track as ``m:ss`` (``h:mm:ss`` from an hour), rounded down so that
-    seeking a player to the printed time never lands after the spot."""
-    total = max(int(math.floor(seconds + 1e-6)), 0)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def format_duration(seconds: float) -> str:
     """A track's length as ``m:ss`` rounded to the nearest second."""
-    return format_clock(round(seconds))
+    return format_clock(seconds, nearest=True)
 
 
 def format_pause(seconds: float) -> str:
