@@ -786,7 +786,7 @@ def voices(ctx: click.Context) -> None:
         return
     from rich.console import Console
 
-    from pipeline.engines.base import engine_class, engine_names
+    from pipeline.engines.base import engine_classes
     from pipeline.voices import describe_voices
 
     statuses = describe_voices(Path.cwd())
@@ -808,8 +808,8 @@ def voices(ctx: click.Context) -> None:
         for line in missing:  # commands such as pip install 'voicetrack[coqui]': not markup
             console.print(line, markup=False, highlight=False)
     console.print("\n[bold]engines[/]")
-    for name in engine_names():
-        console.print(f"  {name:10} {engine_class(name).description}", markup=False)
+    for name, engine in engine_classes().items():
+        console.print(f"  {name:10} {engine.description}", markup=False)
     from pipeline.listen.recognise import describe_default_model
 
     model, licence, where = describe_default_model(Path.cwd())

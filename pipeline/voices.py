@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipeline.engines.base import Engine, engine_class, engine_names
+from pipeline.engines.base import Engine, engine_class, engine_known, engine_names
 from pipeline.errors import ScriptError, SourceError, VoiceError, VoiceUnavailable
 from pipeline.locales import canonical_locale
 from pipeline.model import ResolvedVoice, VoiceSpec
@@ -294,15 +294,18 @@ class _ProfileReader:
         if not isinstance(name, str):
             self.error(where("engine"), "engine must be a string")
             return None
-        try:
-            return engine_class(name)
-        except VoiceError:
+        if not engine_known(name):
             known = engine_names()
             self.error(
                 where("engine"),
                 f"unknown engine {name!r}{_suggest(name, known)}; installed engines: "
                 + ", ".join(known),
             )
+            return None
+        try:
+            return engine_class(name)
+        except VoiceError as error:  # a plug-in that is installed but does not load
+            self.error(where("engine"), str(error))
             return None
 
 

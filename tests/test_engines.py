@@ -151,7 +151,8 @@ def test_entry_points_declare_the_built_in_engines() -> None:
 
 def test_registry_finds_the_built_ins_through_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "_registered", {})
-    monkeypatch.setattr(base, "_entry_points_loaded", False)
+    monkeypatch.setattr(base, "_declared", None)
+    monkeypatch.setattr(base, "_broken", {})
     assert {"fake", "espeak-ng", "hibari", "piper"} <= set(base.engine_names())
     assert base.engine_class("fake") is FakeEngine
     assert base.engine_class("espeak-ng") is EspeakEngine
