@@ -238,15 +238,20 @@ def read_sound(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     except OSError as exc:
         raise SoundError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
     width, channels, rate = segment.sample_width, segment.channels, segment.frame_rate
-    frames = np.frombuffer(segment.raw_data, dtype=f"<i{width}")
-    del segment
+    frames = np.frombuffer(segment.raw_data, dtype=f"<i{width}")  # pydub's bytes, not a copy
     scale = 1.0 / float(1 << (8 * width - 1))
-    if channels == 1:
-        mono = frames.astype(np.float32) * np.float32(scale)
-    else:
-        mono = (frames.reshape(-1, channels).mean(axis=1) * scale).astype(np.float32)
-    del frames
+    mono = np.empty(len(frames) // channels, dtype=np.float32)
+    for start in range(0, len(mono), _CONVERT_BLOCK):  # a block at a time: no big temporaries
+        block = frames[start * channels : (start + _CONVERT_BLOCK) * channels]
+        mono[start : start + len(block) // channels] = (
+            block.reshape(-1, channels).mean(axis=1) * scale
+        )
+    del frames, segment
     return _resampled(mono, rate, sample_rate)
+
+
+#: Samples converted at once from pydub's integers to floats.
+_CONVERT_BLOCK = 1 << 18
 
 
 def _resampled(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
