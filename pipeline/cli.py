@@ -18,14 +18,16 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pipeline import __version__
-from pipeline.check import DEFAULT_SCRIPTS, check_scripts, find_scripts, summary_lines
 from pipeline.errors import PipelineError, ScriptError
 from pipeline.timefmt import format_clock
+
+if TYPE_CHECKING:
+    from pipeline.check import CheckResult
 
 EXIT_RENDER_FAILED = 1
 EXIT_INVALID_INPUT = 2
@@ -125,6 +127,8 @@ def check(paths: tuple[Path, ...]) -> None:
       voicetrack check scripts_src/body-scan.md
       voicetrack check drafts/ scripts_src/
     """
+    from pipeline.check import summary_lines
+
     results = check_scripts(_script_paths(paths), root=Path.cwd())
     for result in results:
         if result.summary is not None:
@@ -147,10 +151,20 @@ def check(paths: tuple[Path, ...]) -> None:
     click.echo(f"{len(scripts)} script{'s' * (len(scripts) != 1)} OK")
 
 
+def check_scripts(paths: list[Path], root: Path) -> list[CheckResult]:
+    """:func:`pipeline.check.check_scripts`, imported on first use: the parser, the planner
+    and the voice profiles it needs cost more than ``voicetrack --help`` takes in all."""
+    from pipeline.check import check_scripts as check_each
+
+    return check_each(paths, root=root)
+
+
 # --------------------------------------------------------------------------- build and pdf
 
 
 def _script_paths(paths: tuple[Path, ...]) -> list[Path]:
+    from pipeline.check import DEFAULT_SCRIPTS, find_scripts
+
     if not paths and not DEFAULT_SCRIPTS.is_dir():
         raise click.UsageError(
             f"there is no {DEFAULT_SCRIPTS}/ folder here; run voicetrack "
@@ -326,7 +340,8 @@ def _watch_builds(
     """Build, then build again whenever the inputs change, reporting errors (an invalid
     script included) without stopping, until Ctrl-C."""
     from pipeline import watch
-    from pipeline.lexicon import display_path
+    from pipeline.check import DEFAULT_SCRIPTS
+    from pipeline.paths import display_path
 
     root = Path.cwd()
     waiting = "watching scripts, lexicons and voices for changes; Ctrl-C stops"
