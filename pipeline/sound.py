@@ -166,7 +166,8 @@ _AUDIO_STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: Audio: (\w+)[^\n]*?(\d+) Hz
 
 def probe_seconds(path: Path) -> float:
     """Length in seconds of the sound file at ``path``, read from the file's header by
-    ffmpeg (decoded to the end only when the header does not say).
+    ffmpeg (decoded to the end only when the header does not say, or ffmpeg has to guess
+    it from the bit rate).
 
     Raises :class:`SoundError` when the file is missing, cannot be read or holds no audio.
     """
@@ -195,7 +196,10 @@ def _probe(path: Path) -> _Probe:
         raise SoundError(f"not an audio file: {name}")
     codec, rate = stream.group(1), int(stream.group(2))
     duration = _DURATION.search(report)
-    if duration is not None and duration.group(1) is not None:
+    # A guess from the bit rate (a VBR MP3 without its header, raw AAC) can be seconds off,
+    # and a bell's pause is its length: such files are decoded and counted instead.
+    guessed = "Estimating duration from bitrate" in report
+    if duration is not None and duration.group(1) is not None and not guessed:
         hours, minutes, seconds = duration.groups()
         return _Probe(int(hours) * 3600 + int(minutes) * 60 + float(seconds), codec, rate)
     return _Probe(_decoded_seconds(path, rate), codec, rate)

@@ -184,6 +184,13 @@ def sound_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             stdout=out,
             check=True,
         )
+    # A VBR MP3 without its Xing header: ffmpeg guesses its length from the bit rate.
+    files["vbr"] = folder / "no-header.mp3"
+    ffmpeg(
+        "-i", str(files["wav"]), "-f", "lavfi", "-i", "anoisesrc=d=2.5:a=0.3:r=48000",
+        "-filter_complex", "[0][1]concat=n=2:v=0:a=1", "-ac", "1",
+        "-c:a", "libmp3lame", "-q:a", "0", "-write_xing", "0", str(files["vbr"]),
+    )  # fmt: skip
     return files
 
 
@@ -201,6 +208,16 @@ def test_probe_seconds_decodes_when_the_header_has_no_duration(sound_files) -> N
     ).stderr.decode()
     assert "Duration: N/A" in report  # the case this test is about
     assert sound.probe_seconds(sound_files["mka"]) == pytest.approx(2.5, abs=1e-3)
+
+
+def test_probe_seconds_does_not_trust_a_length_guessed_from_the_bit_rate(sound_files) -> None:
+    report = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(sound_files["vbr"])], capture_output=True
+    ).stderr.decode()
+    assert "Estimating duration from bitrate" in report  # the case this test is about
+    seconds = sound.probe_seconds(sound_files["vbr"])
+    assert seconds == pytest.approx(5.0, abs=0.06)
+    assert seconds == pytest.approx(len(sound.read_sound(sound_files["vbr"])) / SR, abs=0.01)
 
 
 def test_probe_seconds_errors(sound_files, tmp_path: Path) -> None:
