@@ -246,6 +246,8 @@ def test_read_sound_stereo_48k_becomes_mono_44k1_at_the_right_length_and_level(
     samples = sound.read_sound(sound_files[kind])
     assert samples.dtype == np.float32 and samples.ndim == 1
     assert len(samples) / SR == pytest.approx(2.5, abs=0.06 if kind in ("mp3", "m4a") else 1e-3)
+    # what is read is as long as what was probed, so a ring fits the pause made for it
+    assert len(samples) / SR == pytest.approx(sound.probe_seconds(sound_files[kind]), abs=0.005)
     # the mean of the channels: a 1 kHz tone of amplitude 0.375 (RMS -11.5 dBFS)
     middle = samples[round(0.3 * SR) : round(2.2 * SR)]
     expected = 20 * np.log10(0.375 / np.sqrt(2))
