@@ -5,6 +5,7 @@ to its pause, and the bed's loop seam, ducking, level, fades, block independence
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 import tracemalloc
@@ -237,6 +238,8 @@ def test_probe_seconds_errors(sound_files, tmp_path: Path) -> None:
         with pytest.raises(sound.SoundError) as caught:
             sound.read_sound(path)
         assert str(caught.value) == message
+        # it crosses from a build's worker process intact
+        assert str(pickle.loads(pickle.dumps(caught.value))) == message
 
 
 @pytest.mark.parametrize("kind", ["wav", "float", "flac", "mp3", "ogg", "m4a"])
