@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from pipeline.parse.emphasis import MAX_EMPHASIS_DEPTH
 from pipeline.parse.frontmatter import (
+    BED_DUCK_RANGE,
+    BED_LEVEL_RANGE,
     COVER_SUFFIXES,
     DEFAULTS,
     FRONT_MATTER_KEYS,
     LOUDNESS_RANGE,
     ROLE_NAME,
+    SOUND_SUFFIXES,
     is_role_name,
 )
 from pipeline.parse.inline import BREAK_STRENGTHS, MAX_PAUSE, Where
@@ -35,16 +38,21 @@ from pipeline.parse.load import (
     PNG_SIGNATURE,
     SCRIPT_OUTSIDE_ROOT,
     about_file,
+    bed_file,
+    bell_file,
     cover_problems,
     image_type,
     is_script_name,
     load_script,
+    sound_seconds,
 )
 from pipeline.parse.runs import ESCAPABLE
 from pipeline.parse.script import NO_LEXICON, parse_script
 
 __all__ = [
     "ABOUT_SUFFIX",
+    "BED_DUCK_RANGE",
+    "BED_LEVEL_RANGE",
     "BREAK_STRENGTHS",
     "COVER_SUFFIXES",
     "DEFAULTS",
@@ -58,12 +66,16 @@ __all__ = [
     "PNG_SIGNATURE",
     "ROLE_NAME",
     "SCRIPT_OUTSIDE_ROOT",
+    "SOUND_SUFFIXES",
     "Where",
     "about_file",
+    "bed_file",
+    "bell_file",
     "cover_problems",
     "image_type",
     "is_role_name",
     "is_script_name",
     "load_script",
     "parse_script",
+    "sound_seconds",
 ]

@@ -21,6 +21,10 @@ DEFAULTS = FrontMatter(title="")
 LOUDNESS_RANGE = (-30.0, -10.0)
 FRONT_MATTER_KEYS = tuple(f.name for f in fields(FrontMatter))
 COVER_SUFFIXES = (".jpg", ".jpeg", ".png")
+SOUND_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
+#: How far below the voice a bed may sit (LU), and how far it may dip under speech (dB).
+BED_LEVEL_RANGE = (-60.0, 0.0)
+BED_DUCK_RANGE = (0.0, 30.0)
 
 
 class _Problem(Exception):
@@ -304,7 +308,7 @@ def _cover_value(key: str, value: _Scalar | _List) -> str:
 
 def cover_text_problems(path: str) -> list[str]:
     problems = []
-    if PurePath(path).is_absolute() or re.match(r"[A-Za-z]:[\\/]", path):
+    if _absolute(path):
         problems.append("cover must be a path relative to the script's folder")
     if not path.lower().endswith(COVER_SUFFIXES):
         problems.append("cover must be a JPEG or PNG image (.jpg, .jpeg or .png)")
@@ -327,9 +331,59 @@ def _techniques_value(key: str, value: _Scalar | _List) -> tuple[str, ...]:
 def _about_value(key: str, value: _Scalar | _List) -> str:
     scalar = _scalar(key, value)
     path = scalar.text.strip()
-    if PurePath(path).is_absolute() or re.match(r"[A-Za-z]:[\\/]", path):
+    if _absolute(path):
         raise _Problem("about must be a path relative to the script's folder", scalar.offset)
     return path
+
+
+def _absolute(path: str) -> bool:
+    return PurePath(path).is_absolute() or re.match(r"[A-Za-z]:[\\/]", path) is not None
+
+
+def _bell_value(key: str, value: _Scalar | _List) -> str:
+    scalar = _scalar(key, value)
+    written = scalar.text.strip()
+    if written.lower() == DEFAULTS.bell:
+        return DEFAULTS.bell
+    return _sound_path(key, written, scalar.offset, also=f"{DEFAULTS.bell} or ")
+
+
+def _bed_value(key: str, value: _Scalar | _List) -> str:
+    scalar = _scalar(key, value)
+    return _sound_path(key, scalar.text.strip(), scalar.offset)
+
+
+def _sound_path(key: str, path: str, offset: int, also: str = "") -> str:
+    """``path`` when it can name a sound file; whether the file is one is checked when the
+    script is loaded."""
+    if _absolute(path):
+        raise _Problem(f"{key} must be {also}a path relative to the script's folder", offset)
+    if not path.lower().endswith(SOUND_SUFFIXES):
+        raise _Problem(
+            f"{key} must be {also}a sound file (.wav, .flac, .mp3, .ogg or .m4a), not {path}",
+            offset,
+        )
+    return path
+
+
+def _bed_level_value(key: str, value: _Scalar | _List) -> float:
+    level, offset = _number(key, value, unit="LU")
+    low, high = BED_LEVEL_RANGE
+    if not low <= level <= high:
+        raise _Problem(
+            f"bed_level must be from {low:g} to {high:g} LU, the bed's loudness below the "
+            f"voice (not {level:g})",
+            offset,
+        )
+    return level
+
+
+def _bed_duck_value(key: str, value: _Scalar | _List) -> float:
+    duck, offset = _number(key, value, unit="dB")
+    low, high = BED_DUCK_RANGE
+    if not low <= duck <= high:
+        raise _Problem(f"bed_duck must be from {low:g} to {high:g} dB (not {duck:g})", offset)
+    return duck
 
 
 _Converter = Callable[[str, "_Scalar | _List"], object]
@@ -353,5 +407,9 @@ _CONVERTERS: dict[str, _Converter] = {
     "cover": _cover_value,
     "techniques": _techniques_value,
     "about": _about_value,
+    "bell": _bell_value,
+    "bed": _bed_value,
+    "bed_level": _bed_level_value,
+    "bed_duck": _bed_duck_value,
 }
 assert set(_CONVERTERS) == set(FRONT_MATTER_KEYS), "every front-matter key needs a converter"

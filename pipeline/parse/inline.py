@@ -14,7 +14,7 @@ from typing import Literal
 
 from pipeline.durations import parse_duration
 from pipeline.locales import canonical_locale
-from pipeline.model import Inline, Pause, Say, Variant
+from pipeline.model import BellTag, Inline, Pause, Say, Variant
 from pipeline.parse.emphasis import (
     MAX_EMPHASIS_DEPTH,
     Delimiter,
@@ -149,7 +149,7 @@ class InlineParser:
         self.nodes.append(Delimiter(char, end - i, end - i, can_open, can_close, i))
         return end
 
-    # -- [pause …] tags and [printed](say: spoken)
+    # -- [pause …] and [bell …] tags, and [printed](say: spoken)
 
     def _bracket(self, i: int) -> int:
         run = self.run
@@ -164,10 +164,33 @@ class InlineParser:
         if any(run.escaped[i + 1 : close]):
             self.error(i, f"unknown tag {source}")
             return close + 1
+        word_match = _PAUSE_WORD.match(content)
+        assert word_match is not None
+        rest = content[word_match.end() :]
+        if word_match[1].lower() == "bell" and (not rest or rest[0].isspace()):
+            self._bell(i, rest.strip(), source)
+            return close + 1
         seconds = self._pause_seconds(i, content, source)
         if seconds is not None:
             self._pause(i, seconds, source)
         return close + 1
+
+    def _bell(self, i: int, duration: str, source: str) -> None:
+        """``[bell]`` rings whole; ``[bell 10s]`` gives the ring a pause of its own length."""
+        seconds = None
+        if duration:
+            seconds = self._duration(i, source, duration, what="bell")
+            if seconds is None:
+                return
+            if seconds == 0:
+                self.error(
+                    i,
+                    f"{source} has no length: give it more than 0 s, or write [bell] for "
+                    "the whole ring",
+                )
+                return
+        line, col = self.run.pos[i]
+        self._place(i, BellTag(seconds, source, line, col), "bells")
 
     def _pause_seconds(self, i: int, content: str, source: str) -> float | None:
         word_match = _PAUSE_WORD.match(content)
@@ -187,11 +210,11 @@ class InlineParser:
             return self.rules.default_pause
         return self._duration(i, source, duration)
 
-    def _duration(self, i: int, source: str, text: str) -> float | None:
+    def _duration(self, i: int, source: str, text: str, what: str = "pause") -> float | None:
         try:
             seconds = parse_duration(text)
         except ValueError as error:
-            self.error(i, f"invalid pause {source}: {error}")
+            self.error(i, f"invalid {what} {source}: {error}")
             return None
         if seconds > MAX_PAUSE:
             self.error(i, f"{source} is longer than the 10-minute limit for one pause")
@@ -199,12 +222,16 @@ class InlineParser:
         return seconds
 
     def _pause(self, i: int, seconds: float, source: str) -> None:
+        line, col = self.run.pos[i]
+        self._place(i, Pause(seconds, source, line, col), "pauses")
+
+    def _place(self, i: int, tag: Pause | BellTag, what: str) -> None:
+        """A tag of the timeline, which only a paragraph may hold."""
         if self.where in ("heading", "branch"):
             place = "a heading" if self.where == "heading" else "a variant"
-            self.error(i, f"pauses are not allowed in {place}")
+            self.error(i, f"{what} are not allowed in {place}")
             return
-        line, col = self.run.pos[i]
-        self.nodes.append(Pause(seconds, source, line, col))
+        self.nodes.append(tag)
 
     def _link(self, i: int, close: int) -> int:
         run = self.run
@@ -408,18 +435,24 @@ class InlineParser:
 
 
 def _unknown_tag_message(source: str, word: str, rest: str) -> str:
-    """``unknown tag [pasue 3s]; did you mean [pause 3s]?`` where a pause tag is close."""
+    """``unknown tag [pasue 3s]; did you mean [pause 3s]?`` where a pause or bell tag is
+    close."""
     suggestion = None
     lowered = word.lower()
+    close = difflib.get_close_matches(lowered, ["pause", "bell"], n=1, cutoff=0.6)
     if lowered.startswith("pause") and _is_duration(lowered[5:] + rest):
         suggestion = f"[pause {(word[5:] + rest).strip()}]"
-    elif difflib.get_close_matches(lowered, ["pause"], n=1, cutoff=0.6):
+    elif lowered.startswith("bell") and _is_duration(lowered[4:] + rest.lstrip().lstrip(":")):
+        suggestion = f"[bell {(word[4:] + rest.lstrip().lstrip(':')).strip()}]"
+    elif close == ["pause"]:
         suggestion = f"[pause{rest}]" if not rest.strip() or rest[0] in " \t:" else None
+    elif close == ["bell"]:
+        suggestion = f"[bell{rest}]" if not rest.strip() or rest[0] in " \t" else None
     if suggestion:
         return f"unknown tag {source}; did you mean {suggestion}?"
     return (
-        f"unknown tag {source} (the only tag is [pause], as in [pause 3s]; write \\[ for a "
-        "literal bracket)"
+        f"unknown tag {source} (the tags are [pause] and [bell], as in [pause 3s]; write \\[ "
+        "for a literal bracket)"
     )
 
 

@@ -1,13 +1,16 @@
 """Loading a script from the project: the file, the lexicons above it, and the files its
-front matter names (the cover image and the page text), each checked where it is written."""
+front matter names (the cover image, the page text, the bell and the bed), each checked and
+any problem reported on the line that names it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path, PurePath
 
 from pipeline.errors import ScriptError, SourceError
 from pipeline.lexicon import display_path, load_lexicon
 from pipeline.model import Script
+from pipeline.parse.frontmatter import DEFAULTS
 from pipeline.parse.script import NO_LEXICON, parse_text
 from pipeline.paths import inside_root, read_source
 
@@ -21,7 +24,8 @@ def load_script(path: Path, root: Path) -> Script:
     """Read and parse the script at ``path`` with the lexicons between it and ``root``.
 
     Paths in the Script and in errors are relative to ``root``. The script (symlinks
-    resolved) must be inside ``root``, or it is refused unread; so must its cover image.
+    resolved) must be inside ``root``, or it is refused unread; so must the files it names.
+    A bell file's length is measured here (``Script.bell_seconds``).
     """
     shown = display_path(path, root)
     if inside_root(root, path) is None:
@@ -44,8 +48,64 @@ def load_script(path: Path, root: Path) -> Script:
             errors.append(SourceError(shown, line, col, problem))
     if script is not None:
         errors.extend(_about_errors(script, path, root, positions))
+        script = _with_sounds(script, path.parent, root, positions, errors)
     if errors or script is None:
         raise ScriptError(errors)
+    return script
+
+
+def bell_file(script: Script, root: Path) -> Path | None:
+    """The sound file of the script's ``[bell]``; None for the built-in bowl."""
+    if script.meta.bell == DEFAULTS.bell:
+        return None
+    return (root / script.path).parent / script.meta.bell
+
+
+def bed_file(script: Script, root: Path) -> Path | None:
+    """The sound file of the script's bed; None when it has none."""
+    if script.meta.bed is None:
+        return None
+    return (root / script.path).parent / script.meta.bed
+
+
+def sound_seconds(key: str, written: str, script_dir: Path, root: Path) -> float | str:
+    """The length in seconds of the sound file ``written`` (relative to the script's folder)
+    for front-matter ``key``, or the message saying why it cannot be used. A file outside
+    the root is not opened."""
+    if inside_root(root, script_dir / written) is None:
+        return f"{key}: {written} is outside the project root"
+    from pipeline import sound  # only a script that names a sound file needs it
+
+    try:
+        seconds = sound.probe_seconds(script_dir / written)
+    except sound.SoundError as error:
+        return f"{key}: {error}"
+    if seconds > sound.MAX_SOUND_S:
+        return f"{key}: {written} is longer than an hour, the limit for a sound file"
+    return seconds
+
+
+def _with_sounds(
+    script: Script,
+    script_dir: Path,
+    root: Path,
+    positions: dict[str, tuple[int, int]],
+    errors: list[SourceError],
+) -> Script:
+    """``script`` with its bell file's length, after checking the sound files it names; a
+    problem is added to ``errors`` on the line of its key."""
+    meta = script.meta
+    named = [("bed", meta.bed)]
+    if meta.bell != DEFAULTS.bell:
+        named.insert(0, ("bell", meta.bell))
+    for key, written in named:
+        if written is None:
+            continue
+        found = sound_seconds(key, written, script_dir, root)
+        if isinstance(found, str):
+            errors.append(SourceError(script.path, *positions[key], found))
+        elif key == "bell":
+            script = replace(script, bell_seconds=found)
     return script
 
 

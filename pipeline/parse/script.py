@@ -6,13 +6,14 @@ length of a bare ``[pause]``; then the body. Every error of both parts is collec
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import PurePath
 
 from pipeline.errors import CONTROL_HINT, ScriptError, SourceError, control_characters
-from pipeline.model import Lexicon, Script
+from pipeline.model import BellTag, Emphasis, Inline, Lexicon, Script, Section
 from pipeline.parse.blocks import BodyParser
 from pipeline.parse.errorlog import ErrorLog
-from pipeline.parse.frontmatter import cover_text_problems, read_front_matter
+from pipeline.parse.frontmatter import DEFAULTS, cover_text_problems, read_front_matter
 
 NO_LEXICON = Lexicon()
 
@@ -51,5 +52,29 @@ def parse_text(
             lexicon=lexicon,
             body_line=head.body_start,
             positions=tuple((key, *where) for key, where in head.positions.items()),
+            bell_seconds=_bowl_seconds() if _rings_whole(sections, head.meta.bell) else None,
         )
     return script, errors.items, head.positions
+
+
+def _rings_whole(sections: Iterable[Section], bell: str) -> bool:
+    """Whether the built-in bowl is the bell and some ``[bell]`` lets it ring whole, so that
+    its length is needed. (A bell file's length is measured when the script is loaded.)"""
+    if bell != DEFAULTS.bell:
+        return False
+
+    # A walk with a stack of its own: emphasis may nest deeper than Python's recursion.
+    stack: list[Inline] = [item for s in sections for p in s.paragraphs for item in p.items]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BellTag) and item.seconds is None:
+            return True
+        if isinstance(item, Emphasis):
+            stack.extend(item.children)
+    return False
+
+
+def _bowl_seconds() -> float:
+    from pipeline import sound  # only a script that rings the bowl needs it
+
+    return sound.bowl_seconds()
