@@ -13,10 +13,13 @@ import logging
 from abc import ABC, abstractmethod
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pipeline.errors import VoiceError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
+
+if TYPE_CHECKING:
+    from pipeline.download import InstallableVoice, Progress
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,12 @@ class Engine(ABC):
         """The licence of the voice ``spec`` names, for ``voicetrack voices``."""
         return "unknown"
 
+    @classmethod
+    def installer(cls) -> VoiceInstaller | None:
+        """How ``voicetrack voices install`` fetches this engine's voices; None (the
+        default) for an engine with nothing to download."""
+        return None
+
     @property
     @abstractmethod
     def sample_rate(self) -> int:
@@ -74,6 +83,45 @@ class Engine(ABC):
     def synthesize(self, text: str, speed: float = 1.0) -> Audio:
         """Speak one sentence at the final ``speed`` (profile speed times the script's rate;
         > 1 is faster). Raise SynthesisError on failure."""
+
+
+class VoiceInstaller(ABC):
+    """How one engine's voices are fetched: which names are its own, what it offers, whether
+    a voice is in place, and installing one where the engine looks for it.
+
+    ``voicetrack voices install NAME`` asks every engine's installer whether it ``claims``
+    NAME and hands it to the one that does; the downloads go through
+    :func:`pipeline.download.fetch_files`, which verifies each file and leaves nothing behind
+    when one fails.
+    """
+
+    #: The engine (or, for a model that is not a voice, the kind) it installs for.
+    engine: ClassVar[str]
+    #: How its names look, for the message about a name no installer claims; "" for none.
+    naming: ClassVar[str] = ""
+    #: Where its voices come in ``voicetrack voices available``: lower first.
+    order: ClassVar[int] = 100
+
+    @abstractmethod
+    def claims(self, name: str) -> bool:
+        """Whether ``name`` is one of this installer's voices. No network."""
+
+    @abstractmethod
+    def catalogue(self) -> list[InstallableVoice]:
+        """The voices to list in ``voicetrack voices available``. No network."""
+
+    @abstractmethod
+    def is_installed(self, name: str) -> bool:
+        """Whether voice ``name`` is where the engine looks for it. No network."""
+
+    @abstractmethod
+    def install(
+        self, name: str, *, base: str | None, progress: Progress | None, force: bool
+    ) -> Path:
+        """Fetch voice ``name`` (from the mirror ``base`` when given), verify it and move it
+        where the engine looks; return the path of its model. A voice already in place is
+        left alone unless ``force``. Raises InstallError, whose hint says how to install it
+        by hand."""
 
 
 _registered: dict[str, type[Engine]] = {}  # loaded, or registered by hand
