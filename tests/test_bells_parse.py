@@ -407,3 +407,15 @@ def test_check_reports_a_bad_bed_and_build_writes_nothing(project, monkeypatch):
         assert expected in result.output
     assert earlier.read_bytes() == b"an earlier build"
     assert sorted(p.name for p in (project / "out").rglob("*")) == ["a", "a.en-GB.mp3"]
+
+
+def test_check_counts_the_bells_in_the_silence_and_the_length(project, monkeypatch):
+    monkeypatch.chdir(project)
+    write_script(project, body="[bell]\n\nHello there. [bell 12s]\n")
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 0, result.output
+    # 1 s lead-in, the bowl's ring, the 12 s bell and a 3 s tail; 2 words at 2.33 a second.
+    silence = 1 + BOWL + 12 + 3
+    total = silence + 2 / 2.33
+    line = f"2 words, 0:{round(silence):02d} of silence, about 0:{round(total):02d} in all"
+    assert result.stdout.splitlines()[2:4] == [f"  en-GB: {line}", f"  en-US: {line}"]
