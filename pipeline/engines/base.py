@@ -10,6 +10,7 @@ voice is loaded, so checking a profile costs no engine library's import time.
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -127,6 +128,7 @@ class VoiceInstaller(ABC):
 _registered: dict[str, type[Engine]] = {}  # loaded, or registered by hand
 _declared: dict[str, EntryPoint] | None = None  # the entry points, read once, not loaded
 _broken: dict[str, str] = {}  # plug-ins that failed to load -> why
+_lock = threading.RLock()  # build workers may ask for engines at once
 
 
 def register(engine: type[Engine]) -> None:
@@ -135,6 +137,8 @@ def register(engine: type[Engine]) -> None:
 
 
 def unregister(name: str) -> None:
+    """Remove an engine registered by hand (one an entry point declares loads again when
+    next asked for)."""
     _registered.pop(name, None)
 
 
@@ -142,34 +146,40 @@ def _entry_points() -> dict[str, EntryPoint]:
     """The engines installed packages declare, by name. Reading the declarations imports
     no engine, so listing engine names costs no engine's import time."""
     global _declared
-    if _declared is None:
-        _declared = {}
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            _declared.setdefault(ep.name, ep)
-    return _declared
+    with _lock:
+        if _declared is None:
+            declared: dict[str, EntryPoint] = {}
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                declared.setdefault(ep.name, ep)
+            _declared = declared
+        return _declared
 
 
 def _load(name: str) -> type[Engine] | None:
     """The class of engine ``name``, importing its module the first time; None (with a
     warning, once) when its plug-in cannot be loaded, so that a broken plug-in does not
     break the other engines."""
-    if name in _registered:
-        return _registered[name]
+    registered = _registered.get(name)
+    if registered is not None:
+        return registered
     ep = _entry_points().get(name)
-    if ep is None or name in _broken:
-        return None
-    try:
-        cls = ep.load()
-    except Exception as exc:  # a broken plug-in must not break the others
-        _broken[name] = f"{type(exc).__name__}: {exc}"
-        log.warning("engine plug-in %s could not be loaded: %s", name, _broken[name])
-        return None
-    if not (isinstance(cls, type) and issubclass(cls, Engine)):
-        _broken[name] = f"{ep.value} is not an Engine subclass"
-        log.warning("entry point %s is not an Engine subclass; ignored", ep.value)
-        return None
-    _registered[name] = cls
-    return cls
+    with _lock:
+        if name in _registered:
+            return _registered[name]
+        if ep is None or name in _broken:
+            return None
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken plug-in must not break the others
+            _broken[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("engine plug-in %s could not be loaded: %s", name, _broken[name])
+            return None
+        if not (isinstance(cls, type) and issubclass(cls, Engine)):
+            _broken[name] = f"{ep.value} is not an Engine subclass"
+            log.warning("entry point %s is not an Engine subclass; ignored", ep.value)
+            return None
+        _registered[name] = cls
+        return cls
 
 
 def engine_names() -> list[str]:
