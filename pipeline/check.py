@@ -15,6 +15,7 @@ from pipeline.estimate import estimate_times, word_count
 from pipeline.model import LocalePlan, Script
 from pipeline.parse import is_script_name, load_script
 from pipeline.plan import plan_script
+from pipeline.timefmt import format_clock
 from pipeline.voices import Profile, read_profiles, role_problem
 
 DEFAULT_SCRIPTS = Path("scripts_src")
@@ -191,17 +192,10 @@ def summary_lines(summary: ScriptSummary) -> list[str]:
     for locale in summary.locales:
         lines.append(
             f"  {locale.locale}: {_count(locale.words, 'word')}, "
-            f"{clock(locale.silence)} of silence, about {clock(locale.duration)} in all"
+            f"{format_clock(locale.silence, nearest=True)} of silence, "
+            f"about {format_clock(locale.duration, nearest=True)} in all"
         )
     return lines
-
-
-def clock(seconds: float) -> str:
-    """``m:ss`` (or ``h:mm:ss``), rounded to the second."""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _count(n: int, noun: str) -> str:

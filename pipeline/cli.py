@@ -18,13 +18,16 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pipeline import __version__
-from pipeline.check import DEFAULT_SCRIPTS, check_scripts, clock, find_scripts, summary_lines
 from pipeline.errors import PipelineError, ScriptError
+from pipeline.timefmt import format_clock
+
+if TYPE_CHECKING:
+    from pipeline.check import CheckResult
 
 EXIT_RENDER_FAILED = 1
 EXIT_INVALID_INPUT = 2
@@ -124,6 +127,8 @@ def check(paths: tuple[Path, ...]) -> None:
       voicetrack check scripts_src/body-scan.md
       voicetrack check drafts/ scripts_src/
     """
+    from pipeline.check import summary_lines
+
     results = check_scripts(_script_paths(paths), root=Path.cwd())
     for result in results:
         if result.summary is not None:
@@ -146,10 +151,20 @@ def check(paths: tuple[Path, ...]) -> None:
     click.echo(f"{len(scripts)} script{'s' * (len(scripts) != 1)} OK")
 
 
+def check_scripts(paths: list[Path], root: Path) -> list[CheckResult]:
+    """:func:`pipeline.check.check_scripts`, imported on first use: the parser, the planner
+    and the voice profiles it needs cost more than ``voicetrack --help`` takes in all."""
+    from pipeline.check import check_scripts as check_each
+
+    return check_each(paths, root=root)
+
+
 # --------------------------------------------------------------------------- build and pdf
 
 
 def _script_paths(paths: tuple[Path, ...]) -> list[Path]:
+    from pipeline.check import DEFAULT_SCRIPTS, find_scripts
+
     if not paths and not DEFAULT_SCRIPTS.is_dir():
         raise click.UsageError(
             f"there is no {DEFAULT_SCRIPTS}/ folder here; run voicetrack "
@@ -325,7 +340,8 @@ def _watch_builds(
     """Build, then build again whenever the inputs change, reporting errors (an invalid
     script included) without stopping, until Ctrl-C."""
     from pipeline import watch
-    from pipeline.lexicon import display_path
+    from pipeline.check import DEFAULT_SCRIPTS
+    from pipeline.paths import display_path
 
     root = Path.cwd()
     waiting = "watching scripts, lexicons and voices for changes; Ctrl-C stops"
@@ -578,7 +594,7 @@ def print_summary(results: list[Any], seconds: float) -> None:
         cells = [
             r.job.locale,
             voice,
-            clock(r.duration),
+            format_clock(r.duration, nearest=True),
             f"{r.loudness.integrated_lufs:.1f}",
             f"{r.loudness.true_peak_dbtp:.1f}",
             "up to date" if r.up_to_date else f"{r.synthesised}/{r.cached}",
@@ -594,7 +610,7 @@ def print_summary(results: list[Any], seconds: float) -> None:
     rendered = sum(not r.up_to_date for r in results)
     console.print(
         f"{len(results)} track{'s' * (len(results) != 1)} ({rendered} rendered, "
-        f"{len(results) - rendered} up to date), {clock(audio)} of audio, "
+        f"{len(results) - rendered} up to date), {format_clock(audio, nearest=True)} of audio, "
         f"in {seconds:.1f} s"
     )
     for note in notes:
@@ -785,7 +801,7 @@ def voices(ctx: click.Context) -> None:
         return
     from rich.console import Console
 
-    from pipeline.engines.base import engine_class, engine_names
+    from pipeline.engines.base import engine_classes
     from pipeline.voices import describe_voices
 
     statuses = describe_voices(Path.cwd())
@@ -807,8 +823,8 @@ def voices(ctx: click.Context) -> None:
         for line in missing:  # commands such as pip install 'voicetrack[coqui]': not markup
             console.print(line, markup=False, highlight=False)
     console.print("\n[bold]engines[/]")
-    for name in engine_names():
-        console.print(f"  {name:10} {engine_class(name).description}", markup=False)
+    for name, engine in engine_classes().items():
+        console.print(f"  {name:10} {engine.description}", markup=False)
     from pipeline.listen.recognise import describe_default_model
 
     model, licence, where = describe_default_model(Path.cwd())

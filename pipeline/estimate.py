@@ -1,12 +1,13 @@
 """Estimated durations, for summaries and for PDFs written without synthesis.
 
 Speech length is estimated from the word count at an unhurried narration pace; silences
-come from the plan itself, so only the speech part of an estimate is approximate.
+and bells (each a pause of known length) come from the plan itself, so only the speech part
+of an estimate is approximate.
 """
 
 from __future__ import annotations
 
-from pipeline.model import LocalePlan, SpeechSegment, TrackTimes
+from pipeline.model import Bell, LocalePlan, Silence, SpeechSegment, TrackTimes
 
 #: Words per second of calm guided-meditation narration at rate 1.0 (about 140 wpm).
 WORDS_PER_SECOND = 2.33
@@ -24,7 +25,7 @@ def speech_seconds(segment: SpeechSegment, rate: float, sentence_pause: float) -
 
 
 def estimate_times(plan: LocalePlan) -> TrackTimes:
-    """Walk the plan, adding estimated speech and exact silences."""
+    """Walk the plan, adding estimated speech and exact silences and bells."""
     meta = plan.meta
     t = 0.0
     section_starts: dict[int, float] = {}
@@ -34,7 +35,7 @@ def estimate_times(plan: LocalePlan) -> TrackTimes:
             section_starts.setdefault(item.section, t)
             segment_starts.append((item.id, t))
             t += speech_seconds(item, meta.rate, meta.sentence_pause)
-        else:
+        elif isinstance(item, Silence | Bell):
             t += item.seconds
     return TrackTimes(
         duration=t,

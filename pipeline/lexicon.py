@@ -18,6 +18,7 @@ from pipeline.errors import CONTROL_HINT, ScriptError, SourceError, control_char
 from pipeline.locales import canonical_locale
 from pipeline.model import Lexicon
 from pipeline.paths import display_path, inside_root, read_source
+from pipeline.tomlpos import KeyPositions, decode_error
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,25 +28,21 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 LEXICON_FILE = "lexicon.toml"
 ALL = "all"
 
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
-_TABLE_LINE = re.compile(r"\s*\[\s*(\"[^\"]*\"|'[^']*'|[^\]]*?)\s*\]\s*(?:#.*)?$")
-_KEY_LINE = re.compile(r"\s*(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_-]+)\s*=")
-
 
 def parse_lexicon(text: str, path: str) -> Lexicon:
     """The entries of one lexicon file; a ScriptError listing every problem in it otherwise."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        line, col, message = _toml_error_position(error, text)
+        line, col, message = decode_error(error, text)
         raise ScriptError.at(path, line, col, f"invalid lexicon: {message}") from None
 
-    positions = _key_positions(text)
+    positions = KeyPositions(text)
     errors: list[SourceError] = []
     scopes: dict[str, dict[str, str]] = {}
 
     def fail(table: str | None, key: str, message: str) -> None:
-        line, col = positions.get((table, key), (1, 1))
+        line, col = positions.key(table, key)
         errors.append(SourceError(path, line, col, message))
 
     for name, table in data.items():
@@ -149,35 +146,3 @@ def _lexicon_from(scopes: Mapping[str, Mapping[str, str]]) -> Lexicon:
             if entries
         )
     )
-
-
-def _toml_error_position(error: Exception, text: str) -> tuple[int, int, str]:
-    message = str(error)
-    match = _TOML_POSITION.search(message)
-    if match:
-        return int(match[1]), int(match[2]), message[: match.start()]
-    line = max(text.count("\n") + (0 if text.endswith("\n") else 1), 1)
-    return line, 1, message.removesuffix(" (at end of document)")
-
-
-def _key_positions(text: str) -> dict[tuple[str | None, str], tuple[int, int]]:
-    """Where each ``(table, key)`` is written, for messages; tomllib keeps no positions."""
-    positions: dict[tuple[str | None, str], tuple[int, int]] = {}
-    table: str | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _TABLE_LINE.match(line)
-        if header and not line.lstrip().startswith("[["):
-            table = _unquote(header[1])
-            positions.setdefault((None, table), (number, line.index("[") + 1))
-            continue
-        key = _KEY_LINE.match(line)
-        if key:
-            positions.setdefault((table, _unquote(key[1])), (number, key.start(1) + 1))
-    return positions
-
-
-def _unquote(key: str) -> str:
-    if len(key) >= 2 and key[0] == key[-1] and key[0] in "\"'":
-        inner = key[1:-1]
-        return inner.encode().decode("unicode_escape") if key[0] == '"' else inner
-    return key

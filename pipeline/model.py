@@ -51,6 +51,10 @@ class FrontMatter:
     cover: str | None = None  # as written: relative to the script's folder
     techniques: tuple[str, ...] = ()  # tags on the resource page
     about: str | None = None  # the page text, as written; None: <slug>.about.md if it exists
+    bell: str = "bowl"  # the sound of [bell]: the built-in bowl, or a path as written
+    bed: str | None = None  # a sound under the whole track, as written
+    bed_level: float = -20.0  # LU, the bed's loudness relative to the voice
+    bed_duck: float = 6.0  # dB the bed dips while the voice speaks
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,17 @@ class Pause:
     col: int
 
 
-Inline = Text | Emphasis | Say | Variant | Pause
+@dataclass(frozen=True)
+class BellTag:
+    """``[bell]`` (``seconds`` None: the pause lasts the whole ring) or ``[bell 10s]``."""
+
+    seconds: float | None
+    source: str  # the tag as written
+    line: int
+    col: int
+
+
+Inline = Text | Emphasis | Say | Variant | Pause | BellTag
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,9 @@ class Script:
     body_line: int = 1  # first line after the front matter
     # Where each front-matter value was written, for errors found after parsing.
     positions: tuple[tuple[str, int, int], ...] = field(default=(), compare=False, repr=False)
+    # The length of the bell's ring in seconds, as measured (not rounded). None when no
+    # [bell] needs it, or when the bell is a file and the script was parsed without loading.
+    bell_seconds: float | None = None
 
     def position_of(self, key: str) -> tuple[int, int]:
         """(line, column) of front-matter ``key``'s value; (1, 1) when it was not written."""
@@ -194,7 +211,21 @@ class Silence:
     kind: Literal["silence"] = "silence"
 
 
-PlanItem = SpeechSegment | Silence
+@dataclass(frozen=True)
+class Bell:
+    """A bell struck where a ``[bell]`` tag stands. It counts as an explicit pause of
+    ``seconds``: the ring rounded up to 0.1 s, or the tag's length when ``explicit`` (the
+    ring is then cut to it, with a fade, if it is longer). The strike starts the pause."""
+
+    seconds: float
+    line: int
+    explicit: bool
+    section: int | None = None  # the section holding the tag
+    paragraph: int | None = None  # the paragraph holding the tag
+    kind: Literal["bell"] = "bell"
+
+
+PlanItem = SpeechSegment | Silence | Bell
 
 
 @dataclass(frozen=True)
@@ -225,7 +256,8 @@ class LocalePlan:
 
     @property
     def scripted_silence(self) -> float:
-        return sum(i.seconds for i in self.items if isinstance(i, Silence))
+        """Seconds of the track without speech: silences and bells, which count as pauses."""
+        return sum(i.seconds for i in self.items if isinstance(i, Silence | Bell))
 
 
 # --------------------------------------------------------------------------- voices

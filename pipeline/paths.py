@@ -2,16 +2,27 @@
 a profile, a lexicon, a command-line option or a project setting must lie inside it.
 
 The check resolves symlinks first, so a link inside the project that points out of it counts
-as outside. The folder of installed voices is a second root of the same kind for the names
-a profile gives there.
+as outside. The folder of installed voices (:func:`data_dir`) is a second root of the same kind
+for the names a profile gives there.
+
+This module sits below everything else in the package (engines, voices, takes, listen and
+install all import it, and it imports nothing of theirs): it also knows where downloaded voices
+live and hashes model files once per process (:func:`file_digest`), since every build computes
+each engine's identity.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
+import threading
 from pathlib import Path
 
 from pipeline.errors import OutsideRoot, ScriptError
+
+#: Environment variable naming the folder where voicetrack keeps downloaded voices.
+DATA_DIR_ENV = "VOICETRACK_DATA_DIR"
 
 
 def inside_root(
@@ -75,6 +86,48 @@ def read_source(path: Path, shown: str, what: str) -> str:
         col = len(before) - (before.rfind("\n") + 1) + 1
         bad = data[error.start : error.start + 1].hex()
         raise ScriptError.at(shown, line, col, f"not UTF-8 text (byte 0x{bad})") from None
+
+
+def data_dir() -> Path:
+    """The per-user folder for downloaded voices: ``$VOICETRACK_DATA_DIR`` if set, else the
+    platform's user data folder (``~/.local/share/voicetrack`` on Linux)."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "voicetrack"
+
+
+_digests: dict[tuple[str, int, int], str] = {}
+_digests_lock = threading.Lock()
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, computed once per process for each (path, mtime, size).
+
+    Engines put model hashes in their identity, which every build computes; hashing a 60 MB
+    model on each call would dominate a build that is otherwise fully cached.
+    """
+    resolved = Path(path).resolve()
+    st = resolved.stat()
+    key = (str(resolved), st.st_mtime_ns, st.st_size)
+    with _digests_lock:
+        cached = _digests.get(key)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256()
+    with open(resolved, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _digests_lock:
+        _digests[key] = digest
+    return digest
 
 
 def _reason(error: OSError) -> str:

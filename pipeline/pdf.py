@@ -17,7 +17,6 @@ unmodified in ``pipeline/fonts`` under the SIL Open Font License 1.1, so no syst
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +31,8 @@ from fpdf.prefs import ViewerPreferences
 
 from pipeline.atomic import write_bytes_atomic
 from pipeline.model import (
+    Bell,
+    BellTag,
     Emphasis,
     Inline,
     LocalePlan,
@@ -44,6 +45,7 @@ from pipeline.model import (
     TrackTimes,
     Variant,
 )
+from pipeline.timefmt import format_clock
 
 FONT_DIR = Path(__file__).parent / "fonts"
 
@@ -83,18 +85,9 @@ def page_size(locale: str) -> tuple[float, float]:
     return LETTER if region and region[0].upper() == "US" else A4
 
 
-def format_clock(seconds: float) -> str:
-    """A position in a track as ``m:ss`` (``h:mm:ss`` from an hour), rounded down so that
-    seeking a player to the printed time never lands after the spot."""
-    total = max(int(math.floor(seconds + 1e-6)), 0)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def format_duration(seconds: float) -> str:
     """A track's length as ``m:ss`` rounded to the nearest second."""
-    return format_clock(round(seconds))
+    return format_clock(seconds, nearest=True)
 
 
 def format_pause(seconds: float) -> str:
@@ -109,6 +102,11 @@ def format_pause(seconds: float) -> str:
 
 def pause_cue(seconds: float) -> str:
     return f"pause · {format_pause(seconds)}"
+
+
+def bell_cue(bell: Bell) -> str:
+    """The bell as the text shows it, with the pause it counts as."""
+    return f"bell · {format_pause(bell.seconds)}"
 
 
 def write_pdf(
@@ -421,7 +419,7 @@ def document_blocks(
 @dataclass
 class _Paragraph:
     index: int | None
-    parts: list[SpeechSegment | float] = field(default_factory=list)  # segments and pauses
+    parts: list[SpeechSegment | float | Bell] = field(default_factory=list)  # and pauses
 
 
 class _DocumentBuilder:
@@ -452,7 +450,7 @@ class _DocumentBuilder:
                 self._enter_section(item.section)
                 if item.paragraph != -1:  # a spoken heading is printed as its heading
                     self._paragraph_for(item.paragraph).parts.append(item)
-            elif item.source == "pause":
+            elif isinstance(item, Bell) or item.source == "pause":
                 if item.section is not None:
                     self._enter_section(item.section)
                 self._add_pause(item)
@@ -478,9 +476,11 @@ class _DocumentBuilder:
             self.paragraph = _Paragraph(index)
         return self.paragraph
 
-    def _add_pause(self, silence: Silence) -> None:
+    def _add_pause(self, silence: Silence | Bell) -> None:
         paragraph = self._paragraph_for(silence.paragraph)
-        if paragraph.parts and isinstance(paragraph.parts[-1], float):
+        if isinstance(silence, Bell):
+            paragraph.parts.append(silence)  # a cue of its own, even beside a pause
+        elif paragraph.parts and isinstance(paragraph.parts[-1], float):
             paragraph.parts[-1] += silence.seconds  # consecutive tags read as one rest
         else:
             paragraph.parts.append(silence.seconds)
@@ -499,8 +499,10 @@ class _DocumentBuilder:
                     words.extend(segment_words)
                 if self.show_spoken and _spoken_differs(part):
                     notes.append(part)
+            elif isinstance(part, Bell):
+                words.append(self._cue_word(bell_cue(part)))
             elif part > 0:  # a zero pause only cancels the paragraph pause: nothing to read
-                words.append(self._cue_word(part))
+                words.append(self._cue_word(pause_cue(part)))
         if not words:
             return
         lines = set_lines(words, self.measure, height=BODY_LEADING, size=BODY.size)
@@ -533,11 +535,11 @@ class _DocumentBuilder:
                 yield from self._inline_pieces(
                     inline.for_locale(self.plan.locale), italic=italic, bold=bold, base=base
                 )
-            elif isinstance(inline, Pause):
-                continue  # pauses are items of the plan, never printed from inside text
+            elif isinstance(inline, Pause | BellTag):
+                continue  # pauses and bells are items of the plan, never printed from text
 
-    def _cue_word(self, seconds: float) -> Word:
-        pieces = list(self.setter.pieces(pause_cue(seconds), CUE_FONT, CUE))
+    def _cue_word(self, cue: str) -> Word:
+        pieces = list(self.setter.pieces(cue, CUE_FONT, CUE))
         return self.setter.word(pieces, gap=CUE_GAP)
 
     def _note_lines(self, segment: SpeechSegment) -> list[Line]:

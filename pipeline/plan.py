@@ -10,6 +10,10 @@ them, following the timing model of the script format exactly:
 - before the first segment: ``lead_in``, then the explicit pauses before it;
 - after the last segment: the explicit pauses after it, then ``tail``.
 
+A ``[bell]`` is an explicit pause like any other, of the bell's ring rounded up to 0.1 s
+(``[bell 10s]``: of 10 s), and becomes a :class:`~pipeline.model.Bell` item that starts the
+ring; the pauses next to it stay items of their own.
+
 Segment IDs are given once for the whole script, so they are the same in every locale even
 when a segment is empty (and skipped) in one of them.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -29,6 +34,8 @@ from pysbd.languages import LANGUAGE_CODES
 from pipeline.lexicon import apply_lexicon
 from pipeline.locales import language_of
 from pipeline.model import (
+    Bell,
+    BellTag,
     Emphasis,
     Inline,
     LocalePlan,
@@ -83,7 +90,7 @@ class _Chunk:
 
 @dataclass(frozen=True)
 class _PauseAt:
-    pause: Pause
+    pause: Pause | BellTag
     section: int
     paragraph: int
 
@@ -115,7 +122,7 @@ def _chunks(script: Script) -> list[_Event]:
             )
         for paragraph in section.paragraphs:
             for piece, (line, col) in _split_at_pauses(paragraph):
-                if isinstance(piece, Pause):
+                if isinstance(piece, Pause | BellTag):
                     unnumbered.append(_PauseAt(piece, section.number, paragraph_index))
                 else:
                     unnumbered.append(_Chunk("", section.number, paragraph_index, line, col, piece))
@@ -132,28 +139,28 @@ def _chunks(script: Script) -> list[_Event]:
 
 def _split_at_pauses(
     paragraph: Paragraph,
-) -> Iterator[tuple[Pause | tuple[Inline, ...], tuple[int, int]]]:
-    """The paragraph's chunks and pauses in order, each with a position. A chunk's is the
-    start of its paragraph's first line, or the column just after the pause tag that
-    opens it (text nodes carry no positions of their own)."""
+) -> Iterator[tuple[Pause | BellTag | tuple[Inline, ...], tuple[int, int]]]:
+    """The paragraph's chunks and pauses (bells among them) in order, each with a position.
+    A chunk's is the start of its paragraph's first line, or the column just after the tag
+    that opens it (text nodes carry no positions of their own)."""
     where = (paragraph.line, 1)
     for part in _split(paragraph.items):
-        if isinstance(part, Pause):
+        if isinstance(part, Pause | BellTag):
             yield part, (part.line, part.col)
             where = (part.line, part.col + len(part.source))
         else:
             yield tuple(part), where
 
 
-def _split(items: tuple[Inline, ...]) -> list[Pause | list[Inline]]:
+def _split(items: tuple[Inline, ...]) -> list[Pause | BellTag | list[Inline]]:
     """Alternating chunks and pauses; a pause inside emphasis splits the emphasis in two."""
-    out: list[Pause | list[Inline]] = [[]]
+    out: list[Pause | BellTag | list[Inline]] = [[]]
     for item in items:
-        if isinstance(item, Pause):
+        if isinstance(item, Pause | BellTag):
             out += [item, []]
         elif isinstance(item, Emphasis) and any(_has_pause(c) for c in item.children):
             for part in _split(item.children):
-                if isinstance(part, Pause):
+                if isinstance(part, Pause | BellTag):
                     out += [part, []]
                 elif part:
                     current = out[-1]
@@ -167,7 +174,7 @@ def _split(items: tuple[Inline, ...]) -> list[Pause | list[Inline]]:
 
 
 def _has_pause(item: Inline) -> bool:
-    if isinstance(item, Pause):
+    if isinstance(item, Pause | BellTag):
         return True
     return isinstance(item, Emphasis) and any(_has_pause(c) for c in item.children)
 
@@ -184,7 +191,7 @@ def _plan(
     lexicon = script.lexicon.for_locale(locale)
     language = _segmenter_language(locale)
     items: list[PlanItem] = []
-    pending: list[Silence] = []  # explicit pauses since the last segment
+    pending: list[Silence | Bell] = []  # explicit pauses since the last segment
     # The implicit silence owed before the next segment if no pause comes first. Two
     # segments of one paragraph always have a pause between them, so once a segment has
     # been placed the next one is in a new paragraph unless a section starts first.
@@ -194,11 +201,7 @@ def _plan(
         if isinstance(event, _SectionStart):
             boundary = "section"
         elif isinstance(event, _PauseAt):
-            pending.append(
-                Silence(
-                    "pause", event.pause.seconds, event.pause.line, event.section, event.paragraph
-                )
-            )
+            pending.append(_explicit(script, event))
         else:
             segment = _segment(event, locale, lexicon, language)
             if segment is None:
@@ -216,6 +219,27 @@ def _plan(
     items += pending
     items.append(Silence("tail", meta.tail))
     return LocalePlan(script, locale, _section_infos(script, locale), tuple(items))
+
+
+def _explicit(script: Script, event: _PauseAt) -> Silence | Bell:
+    """The plan item of a pause tag or a bell tag."""
+    tag, section, paragraph = event.pause, event.section, event.paragraph
+    if isinstance(tag, Pause):
+        return Silence("pause", tag.seconds, tag.line, section, paragraph)
+    if tag.seconds is not None:
+        return Bell(tag.seconds, tag.line, True, section, paragraph)
+    if script.bell_seconds is None:
+        raise ValueError(
+            f"{script.path}:{tag.line}: the length of the bell {script.meta.bell} is not known "
+            "(a script whose bell is a file is measured by load_script)"
+        )
+    return Bell(ring_pause(script.bell_seconds), tag.line, False, section, paragraph)
+
+
+def ring_pause(seconds: float) -> float:
+    """The pause a whole ring of ``seconds`` counts as: rounded up to 0.1 s."""
+    # A ring of exactly 10.0 s, computed as 441000 / 44100, stays 10.0 rather than 10.1.
+    return math.ceil(round(seconds * 10, 6)) / 10
 
 
 def _section_infos(script: Script, locale: str) -> tuple[SectionInfo, ...]:

@@ -3,7 +3,7 @@
 ``parse_script(print_script(s), s.path, s.lexicon)`` equals ``s`` except for line and column
 numbers (compare with :func:`without_positions`). The output is canonical rather than a copy
 of the original file: every front-matter value that differs from its default, one line per
-paragraph, markup characters in text escaped, and pause tags as they were written.
+paragraph, markup characters in text escaped, and pause and bell tags as they were written.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.durations import format_duration, plain_decimal
 from pipeline.model import (
+    BellTag,
     Emphasis,
     FrontMatter,
     Inline,
@@ -57,6 +58,10 @@ def _inline(item: Inline) -> str:
         return "{" + " | ".join(branches) + "}"
     if isinstance(item, Pause):
         return item.source or f"[pause {format_duration(item.seconds)}]"
+    if isinstance(item, BellTag):
+        if item.source:
+            return item.source
+        return "[bell]" if item.seconds is None else f"[bell {format_duration(item.seconds)}]"
     raise TypeError(f"not an inline node: {item!r}")
 
 
@@ -117,7 +122,7 @@ def _section(section: Section) -> Section:
 def _strip(items: tuple[Inline, ...]) -> tuple[Inline, ...]:
     out: list[Inline] = []
     for item in items:
-        if isinstance(item, Pause):
+        if isinstance(item, Pause | BellTag):
             out.append(replace(item, line=0, col=0))
         elif isinstance(item, Variant):
             branches = tuple((tag, _strip(children)) for tag, children in item.branches)

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.errors import ScriptError, SourceError
-from pipeline.voices import _decode_error_position, _decode_error_text, _KeyPositions
+from pipeline.tomlpos import KeyPositions, decode_error
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -89,11 +89,9 @@ def parse_settings(text: str, shown: str = SETTINGS_FILE) -> ProjectSettings:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        line, col = _decode_error_position(error)
-        raise ScriptError.at(
-            shown, line, col, f"invalid TOML: {_decode_error_text(error)}"
-        ) from None
-    reader = _Reader(shown, _KeyPositions(text))
+        line, col, message = decode_error(error, text)
+        raise ScriptError.at(shown, line, col, f"invalid TOML: {message}") from None
+    reader = _Reader(shown, KeyPositions(text))
     settings = reader.read(data)
     if reader.errors:
         raise ScriptError(reader.errors)
@@ -101,7 +99,7 @@ def parse_settings(text: str, shown: str = SETTINGS_FILE) -> ProjectSettings:
 
 
 class _Reader:
-    def __init__(self, shown: str, positions: _KeyPositions):
+    def __init__(self, shown: str, positions: KeyPositions):
         self.shown = shown
         self.positions = positions
         self.errors: list[SourceError] = []

@@ -7,41 +7,31 @@ describe  every role and locale -> VoiceStatus rows for ``voicetrack voices``
 A profile file is ``<role>.toml``: an optional ``description`` and one table per locale naming an
 engine, its options and optional ``fallback`` choices (see docs/voices.md).  A project file replaces
 the shipped profile of the same role as a whole, so the file a person reads is the voice they get.
-
-This module also knows where voices live on disk (:func:`data_dir`) and hashes model files once
-per process (:func:`file_digest`), since every build computes each engine's identity.
 """
 
 from __future__ import annotations
 
-import bisect
 import difflib
-import hashlib
 import math
-import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipeline.engines.base import Engine, engine_class, engine_names
+from pipeline.engines.base import Engine, engine_class, engine_known, engine_names
 from pipeline.errors import ScriptError, SourceError, VoiceError, VoiceUnavailable
-from pipeline.lexicon import display_path
 from pipeline.locales import canonical_locale
 from pipeline.model import ResolvedVoice, VoiceSpec
-from pipeline.paths import inside_root
+from pipeline.paths import display_path, inside_root
+from pipeline.tomlpos import KeyPositions, decode_error
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
-
-#: Environment variable naming the folder where voicetrack keeps downloaded voices.
-DATA_DIR_ENV = "VOICETRACK_DATA_DIR"
 
 #: Keys every locale table (and every fallback entry) may hold, whatever the engine.
 COMMON_KEYS = frozenset({"engine", "speed", "gain_db"})
@@ -53,51 +43,6 @@ OPTION_KEYS = frozenset(
 PATH_KEYS = ("model_path", "config_path", "dir")
 SPEED_RANGE = (0.5, 2.0)
 GAIN_RANGE = (-30.0, 30.0)
-
-
-# --------------------------------------------------------------------------- places on disk
-
-
-def data_dir() -> Path:
-    """The per-user folder for downloaded voices: ``$VOICETRACK_DATA_DIR`` if set, else the
-    platform's user data folder (``~/.local/share/voicetrack`` on Linux)."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "voicetrack"
-
-
-_digests: dict[tuple[str, int, int], str] = {}
-_digests_lock = threading.Lock()
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, computed once per process for each (path, mtime, size).
-
-    Engines put model hashes in their identity, which every build computes; hashing a 60 MB
-    model on each call would dominate a build that is otherwise fully cached.
-    """
-    resolved = Path(path).resolve()
-    st = resolved.stat()
-    key = (str(resolved), st.st_mtime_ns, st.st_size)
-    with _digests_lock:
-        cached = _digests.get(key)
-    if cached is not None:
-        return cached
-    h = hashlib.sha256()
-    with open(resolved, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    with _digests_lock:
-        _digests[key] = digest
-    return digest
 
 
 # --------------------------------------------------------------------------- profiles
@@ -183,7 +128,7 @@ class _ProfileReader:
         self.shown = shown
         self.root = root
         self.errors: list[SourceError] = []
-        self.positions: _KeyPositions | None = None
+        self.positions: KeyPositions | None = None
 
     def error(self, where: tuple[int, int], message: str) -> None:
         self.errors.append(SourceError(self.shown, where[0], where[1], message))
@@ -197,9 +142,10 @@ class _ProfileReader:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            self.error(_decode_error_position(exc), f"invalid TOML: {_decode_error_text(exc)}")
+            line, col, message = decode_error(exc, text)
+            self.error((line, col), f"invalid TOML: {message}")
             return None
-        self.positions = _KeyPositions(text)
+        self.positions = KeyPositions(text)
         return self._profile(data, builtin)
 
     def _profile(self, data: dict[str, Any], builtin: bool) -> Profile | None:
@@ -348,15 +294,18 @@ class _ProfileReader:
         if not isinstance(name, str):
             self.error(where("engine"), "engine must be a string")
             return None
-        try:
-            return engine_class(name)
-        except VoiceError:
+        if not engine_known(name):
             known = engine_names()
             self.error(
                 where("engine"),
                 f"unknown engine {name!r}{_suggest(name, known)}; installed engines: "
                 + ", ".join(known),
             )
+            return None
+        try:
+            return engine_class(name)
+        except VoiceError as error:  # a plug-in that is installed but does not load
+            self.error(where("engine"), str(error))
             return None
 
 
@@ -367,147 +316,6 @@ def _looks_like_a_path(name: str) -> bool:
         or ".." in re.split(r"[\\/]", name)
         or bool(re.match(r"[A-Za-z]:", name))
     )
-
-
-def _decode_error_position(exc: tomllib.TOMLDecodeError) -> tuple[int, int]:
-    line = getattr(exc, "lineno", None)
-    col = getattr(exc, "colno", None)
-    if isinstance(line, int) and isinstance(col, int):
-        return line, col
-    match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-    return (int(match.group(1)), int(match.group(2))) if match else (1, 1)
-
-
-def _decode_error_text(exc: tomllib.TOMLDecodeError) -> str:
-    text = getattr(exc, "msg", None) or str(exc)
-    return re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)$", "", text)
-
-
-class _KeyPositions:
-    """Finds where a key was written, since tomllib reports positions only for syntax errors.
-
-    A light scan of the text, not a second parser: it understands table headers, ``key =``
-    at the start of a line, and the inline tables of a ``fallback = [...]`` array, skipping
-    strings and comments.  When it cannot find a key it falls back to the table header.
-    """
-
-    _HEADER = re.compile(r"^[ \t]*\[(?!\[)[ \t]*(\"[^\"\n]*\"|'[^'\n]*'|[^\]\n]*?)[ \t]*\]", re.M)
-
-    def __init__(self, text: str):
-        self.text = text
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        headers = [
-            (m.group(1).strip("\"'"), m.start(), m.end()) for m in self._HEADER.finditer(text)
-        ]
-        self.top = (0, headers[0][1] if headers else len(text))
-        self.tables: dict[str, tuple[int, int, int]] = {}  # name -> (header, body, end)
-        for i, (name, start, end) in enumerate(headers):
-            stop = headers[i + 1][1] if i + 1 < len(headers) else len(text)
-            self.tables.setdefault(name, (start, end, stop))
-
-    def where(self, offset: int) -> tuple[int, int]:
-        line = bisect.bisect_right(self.line_starts, offset) - 1
-        return line + 1, offset - self.line_starts[line] + 1
-
-    def table(self, name: str) -> tuple[int, int]:
-        span = self.tables.get(name)
-        return self.where(span[0]) if span else (1, 1)
-
-    def _region(self, table: str | None) -> tuple[int, int] | None:
-        if table is None:
-            return self.top
-        span = self.tables.get(table)
-        return (span[1], span[2]) if span else None
-
-    def _key_offset(self, table: str | None, key: str) -> int | None:
-        region = self._region(table)
-        if region is None:
-            return None
-        pattern = re.compile(
-            rf"^[ \t]*(?:\"{re.escape(key)}\"|'{re.escape(key)}'|{re.escape(key)})[ \t]*=", re.M
-        )
-        match = pattern.search(self.text, region[0], region[1])
-        if not match:
-            return None
-        return match.start() + len(match.group(0)) - len(match.group(0).lstrip())
-
-    def key(self, table: str | None, key: str) -> tuple[int, int]:
-        offset = self._key_offset(table, key)
-        if offset is not None:
-            return self.where(offset)
-        return self.table(table) if table else (1, 1)
-
-    def fallback(self, table: str, index: int, key: str | None) -> tuple[int, int]:
-        """Position of ``key`` in the ``index``-th entry of ``[table].fallback`` (or of the
-        entry itself when ``key`` is None)."""
-        start = self._key_offset(table, "fallback")
-        if start is None:
-            return self.table(table)
-        entries = self._array_entries(self.text.index("=", start) + 1)
-        if index >= len(entries):
-            return self.where(start)
-        entry_start, entry_end = entries[index]
-        if key is not None:
-            pattern = re.compile(rf"(?<![\w\"'-])(?:\"{re.escape(key)}\"|{re.escape(key)})[ \t]*=")
-            match = pattern.search(self.text, entry_start, entry_end)
-            if match:
-                return self.where(match.start())
-        return self.where(entry_start)
-
-    def _array_entries(self, offset: int) -> list[tuple[int, int]]:
-        """Spans of the top-level items of the array starting after ``offset``."""
-        text = self.text
-        entries: list[tuple[int, int]] = []
-        depth = 0
-        item_start: int | None = None
-        i = offset
-        while i < len(text):
-            ch = text[i]
-            if ch in "\"'":
-                i = _skip_string(text, i)
-                if depth == 1 and item_start is None:
-                    item_start = i
-                continue
-            if ch == "#":
-                i = text.find("\n", i)
-                i = len(text) if i < 0 else i
-                continue
-            if ch in "[{":
-                depth += 1
-                if depth == 2 and item_start is None:
-                    item_start = i
-            elif ch in "]}":
-                depth -= 1
-                if depth == 1 and item_start is not None:
-                    entries.append((item_start, i + 1))
-                    item_start = None
-                if depth == 0:
-                    break
-            elif depth == 1 and not ch.isspace() and ch != "," and item_start is None:
-                item_start = i
-            elif depth == 1 and ch == "," and item_start is not None:
-                entries.append((item_start, i))
-                item_start = None
-            i += 1
-        return entries
-
-
-def _skip_string(text: str, i: int) -> int:
-    """Offset just after the TOML string starting at ``i`` (basic, literal or multi-line)."""
-    quote = text[i]
-    triple = text.startswith(quote * 3, i)
-    end_mark = quote * 3 if triple else quote
-    j = i + len(end_mark)
-    while j < len(text):
-        if quote == '"' and text[j] == "\\":
-            j += 2
-            continue
-        if text.startswith(end_mark, j):
-            return j + len(end_mark)
-        if not triple and text[j] == "\n":
-            return j
-        j += 1
-    return j
 
 
 # --------------------------------------------------------------------------- resolution

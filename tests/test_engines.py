@@ -25,11 +25,11 @@ import pytest
 from pipeline.engines import base
 from pipeline.engines.espeak import EspeakEngine, binding, find_library
 from pipeline.engines.fake import FakeEngine
-from pipeline.engines.hibari import HibariEngine, install_voice
+from pipeline.engines.hibari import HibariEngine
 from pipeline.engines.piper import PiperEngine
 from pipeline.errors import InstallError, VoiceError, VoiceUnavailable
 from pipeline.model import VoiceSpec
-from pipeline.voices import file_digest
+from pipeline.paths import file_digest
 
 SENTENCE = "Breathe in slowly, and let your shoulders soften."  # 8 words
 TRIM_DBFS = -50.0
@@ -151,7 +151,8 @@ def test_entry_points_declare_the_built_in_engines() -> None:
 
 def test_registry_finds_the_built_ins_through_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "_registered", {})
-    monkeypatch.setattr(base, "_entry_points_loaded", False)
+    monkeypatch.setattr(base, "_declared", None)
+    monkeypatch.setattr(base, "_broken", {})
     assert {"fake", "espeak-ng", "hibari", "piper"} <= set(base.engine_names())
     assert base.engine_class("fake") is FakeEngine
     assert base.engine_class("espeak-ng") is EspeakEngine
@@ -319,6 +320,14 @@ def voice_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bytes]]:
     server.server_close()
 
 
+def install_hibari(name: str) -> Path:
+    """Install a hibari voice through the installer the engine declares, from hibari's own
+    download host (no mirror)."""
+    installer = HibariEngine.installer()
+    assert installer.claims(name)
+    return installer.install(name, base=None, progress=None, force=False)
+
+
 def test_install_voice_downloads_into_hibaris_cache(
     voice_server: dict[str, bytes], offline: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -328,24 +337,27 @@ def test_install_voice_downloads_into_hibaris_cache(
 
     payload = b"kore model bytes " * 100
     monkeypatch.setitem(VOICES["kore"], "sha256", hashlib.sha256(payload).hexdigest())
+    monkeypatch.setitem(VOICES["kore"], "bytes", len(payload))
     voice_server[VOICES["kore"]["file"]] = payload
     spec = VoiceSpec("hibari", model="kore")
     with pytest.raises(VoiceUnavailable):
         HibariEngine.check(spec, Path.cwd())
-    path = install_voice("kore")
+    path = install_hibari("kore")
     assert path == offline / "hibari" / VOICES["kore"]["file"]
     assert path.read_bytes() == payload
     HibariEngine.check(spec, Path.cwd())
 
 
 def test_install_voice_rejects_a_corrupt_download(
-    voice_server: dict[str, bytes], offline: Path
+    voice_server: dict[str, bytes], offline: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hibari.voices import VOICES
 
+    # the size the registry lists, so that only the checksum can tell
+    monkeypatch.setitem(VOICES["fable"], "bytes", len(b"not the model"))
     voice_server[VOICES["fable"]["file"]] = b"not the model"
     with pytest.raises(InstallError, match="does not match"):
-        install_voice("fable")
+        install_hibari("fable")
     assert list((offline / "hibari").iterdir()) == []
 
 

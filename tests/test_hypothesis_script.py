@@ -18,8 +18,11 @@ from itertools import pairwise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline import sound
 from pipeline.durations import format_duration
 from pipeline.model import (
+    Bell,
+    BellTag,
     Emphasis,
     FrontMatter,
     Inline,
@@ -34,7 +37,7 @@ from pipeline.model import (
     Variant,
 )
 from pipeline.parse import BREAK_STRENGTHS, parse_script
-from pipeline.plan import plan_script
+from pipeline.plan import plan_script, ring_pause
 from pipeline.printer import print_inlines, print_script, without_positions
 
 PATH = "scripts_src/generated.md"
@@ -201,10 +204,14 @@ def variants(draw: st.DrawFn, locales: tuple[str, ...], strict: bool) -> Variant
 BARE = -1.0
 
 
-def pauses() -> st.SearchStrategy[Pause]:
+def pauses() -> st.SearchStrategy[Pause | BellTag]:
     seconds = st.floats(min_value=0, max_value=600, allow_nan=False)
     strengths = st.sampled_from(sorted(BREAK_STRENGTHS))
     return st.one_of(
+        st.sampled_from([BellTag(None, "[bell]", 0, 0), BellTag(None, "[BELL]", 0, 0)]),
+        seconds.filter(lambda s: s > 0).map(
+            lambda s: BellTag(s, f"[Bell {format_duration(s)}]", 0, 0)
+        ),
         st.sampled_from([Pause(BARE, "[pause]", 0, 0), Pause(BARE, "<break/>", 0, 0)]),
         seconds.map(lambda s: Pause(s, f"[pause {format_duration(s)}]", 0, 0)),
         seconds.map(lambda s: Pause(s, f"[PAUSE:{format_duration(s)}]", 0, 0)),
@@ -282,6 +289,10 @@ def front_matters(draw: st.DrawFn) -> FrontMatter:
             st.sampled_from([(), ("breathing",), ("compassion-focused therapy", 'imagery, "safe"')])
         ),
         about=draw(st.sampled_from([None, "about/page.md"])),
+        bell=draw(st.sampled_from(["bowl", "sounds/chime.wav"])),
+        bed=draw(st.sampled_from([None, "../beds/rain and wind.flac"])),
+        bed_level=draw(st.floats(min_value=-60, max_value=0)),
+        bed_duck=draw(st.floats(min_value=0, max_value=30)),
     )
 
 
@@ -305,7 +316,23 @@ def scripts(draw: st.DrawFn, strict: bool = True) -> Script:
         sections.append(
             Section(number, heading_items(heading, strict), level, 0, tuple(draw(paragraphs)))
         )
-    return Script(PATH, "generated", meta, tuple(sections), body_line=0)
+    # The parser measures the bowl when a [bell] rings it whole; a bell file is measured
+    # only when the script is loaded from the project.
+    rings_whole = any(_has_whole_bell(p.items) for section in sections for p in section.paragraphs)
+    bell_seconds = sound.bowl_seconds() if rings_whole and meta.bell == "bowl" else None
+    return Script(PATH, "generated", meta, tuple(sections), body_line=0, bell_seconds=bell_seconds)
+
+
+def _has_whole_bell(items: tuple[Inline, ...]) -> bool:
+    return any(
+        (isinstance(i, BellTag) and i.seconds is None)
+        or (isinstance(i, Emphasis) and _has_whole_bell(i.children))
+        for i in items
+    )
+
+
+#: The length load_script would measure for the generated scripts' bell file.
+CHIME_SECONDS = 4.321
 
 
 # --------------------------------------------------------------------------- parsing
@@ -379,6 +406,11 @@ def _reading_order(script: Script, locale: str) -> list[tuple]:
             if isinstance(item, Pause):
                 end_stretch(section)
                 tokens.append(("pause", item.seconds, section))
+            elif isinstance(item, BellTag):
+                end_stretch(section)
+                assert script.bell_seconds is not None or item.seconds is not None
+                seconds = item.seconds or ring_pause(script.bell_seconds or 0.0)
+                tokens.append(("bell", seconds, section))
             elif isinstance(item, Emphasis):
                 walk(item.children, section)
             else:
@@ -398,6 +430,8 @@ def _reading_order(script: Script, locale: str) -> list[tuple]:
 @given(scripts())
 def test_plans_follow_the_timing_model(script):
     meta = script.meta
+    if script.bell_seconds is None:
+        script = replace(script, bell_seconds=CHIME_SECONDS)
     plans = plan_script(script)
     for plan in plans.values():
         items = plan.items
@@ -410,8 +444,8 @@ def test_plans_follow_the_timing_model(script):
         segments = [i for i, item in enumerate(items) if isinstance(item, SpeechSegment)]
         for before, after in pairwise([0, *segments, len(items) - 1]):
             gap = list(items[before + 1 : after])
-            assert all(isinstance(g, Silence) for g in gap)
-            explicit = [g for g in gap if g.source == "pause"]
+            assert all(isinstance(g, Silence | Bell) for g in gap)
+            explicit = [g for g in gap if isinstance(g, Bell) or g.source == "pause"]
             if before in segments and after in segments and not explicit:
                 new_section = items[before].section != items[after].section
                 expected = (
@@ -423,13 +457,16 @@ def test_plans_follow_the_timing_model(script):
             else:
                 assert gap == explicit
 
-        # Every pause tag appears once, where it was written relative to the speech.
+        # Every pause and bell tag appears once, where it was written relative to the
+        # speech; a bell lasts its ring rounded up to 0.1 s unless the tag gives a length.
         planned = [
             ("speech", i.section)
             if isinstance(i, SpeechSegment)
+            else ("bell", i.seconds, i.section)
+            if isinstance(i, Bell)
             else ("pause", i.seconds, i.section)
             for i in items
-            if isinstance(i, SpeechSegment) or i.source == "pause"
+            if isinstance(i, SpeechSegment | Bell) or i.source == "pause"
         ]
         assert planned == _reading_order(script, plan.locale)
 
@@ -453,6 +490,7 @@ def test_plans_follow_the_timing_model(script):
 @SETTINGS
 @given(scripts())
 def test_speak_headings_adds_exactly_the_non_empty_headings(script):
+    script = replace(script, bell_seconds=script.bell_seconds or CHIME_SECONDS)
     spoken = replace(script, meta=replace(script.meta, speak_headings=True))
     silent = replace(script, meta=replace(script.meta, speak_headings=False))
     for locale in script.meta.locales:

@@ -19,7 +19,7 @@ from fixtures.tiny_vits import SKIP_REASON
 
 from pipeline import install
 from pipeline.engines.hibari import HibariEngine
-from pipeline.engines.piper import PiperEngine
+from pipeline.engines.piper import PIPER_BASE_URL, PiperEngine
 from pipeline.errors import InstallError, VoiceUnavailable
 from pipeline.install import BASE_URL_ENV, available_voices, install_voice
 from pipeline.model import VoiceSpec
@@ -329,7 +329,7 @@ def test_piper_offline_names_both_files(
 def test_default_piper_source_is_pipers_own() -> None:
     from piper.download_voices import URL_FORMAT
 
-    assert URL_FORMAT.startswith(install.PIPER_BASE_URL + "/")
+    assert URL_FORMAT.startswith(PIPER_BASE_URL + "/")
 
 
 # --------------------------------------------------------------------------- the catalogue

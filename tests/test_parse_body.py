@@ -246,7 +246,7 @@ def test_malformed_pause_is_an_error_at_the_tag(errors, tag, message):
         ("[pause3s]", "; did you mean [pause 3s]?"),
         (
             "[music]",
-            " (the only tag is [pause], as in [pause 3s]; write \\[ for a literal bracket)",
+            " (the tags are [pause] and [bell], as in [pause 3s]; write \\[ for a literal bracket)",
         ),
     ],
 )

@@ -18,9 +18,9 @@ from pipeline.engines.base import engine_names
 from pipeline.errors import ScriptError, VoiceError, VoiceUnavailable
 from pipeline.locales import canonical_locale
 from pipeline.model import VoiceSpec
+from pipeline.paths import data_dir
 from pipeline.voices import (
     Profile,
-    data_dir,
     describe_voices,
     load_profiles,
     resolve_voice,

@@ -1,16 +1,19 @@
 """The engine interface and the registry that finds engines through entry points.
 
 Every engine, built-in or third-party, is a subclass of :class:`Engine` published in the
-``voicetrack.engines`` entry-point group.  The registry loads an engine class only when a
-voice asks for it, so a heavy library (torch, onnxruntime) is imported only when used.
+``voicetrack.engines`` entry-point group.  The registry knows the engines' names from the
+entry points alone and imports an engine's module only when a voice asks for that engine; an
+engine module is a light adapter that imports its library (torch, onnxruntime) only when a
+voice is loaded, so checking a profile costs no engine library's import time.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -19,6 +22,9 @@ from pipeline.model import Audio, LocalePlan, RenderedSegment, VoiceSpec
 
 if TYPE_CHECKING:
     from pipeline.spool import Spool
+
+if TYPE_CHECKING:
+    from pipeline.download import InstallableVoice, Progress
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,12 @@ class Engine(ABC):
     def licence(cls, spec: VoiceSpec) -> str:
         """The licence of the voice ``spec`` names, for ``voicetrack voices``."""
         return "unknown"
+
+    @classmethod
+    def installer(cls) -> VoiceInstaller | None:
+        """How ``voicetrack voices install`` fetches this engine's voices; None (the
+        default) for an engine with nothing to download."""
+        return None
 
     @property
     @abstractmethod
@@ -115,8 +127,49 @@ class RecordedSpeech:
         return ()
 
 
-_registered: dict[str, type[Engine]] = {}
-_entry_points_loaded = False
+class VoiceInstaller(ABC):
+    """How one engine's voices are fetched: which names are its own, what it offers, whether
+    a voice is in place, and installing one where the engine looks for it.
+
+    ``voicetrack voices install NAME`` asks every engine's installer whether it ``claims``
+    NAME and hands it to the one that does; the downloads go through
+    :func:`pipeline.download.fetch_files`, which verifies each file and leaves nothing behind
+    when one fails.
+    """
+
+    #: The engine (or, for a model that is not a voice, the kind) it installs for.
+    engine: ClassVar[str]
+    #: How its names look, for the message about a name no installer claims; "" for none.
+    naming: ClassVar[str] = ""
+    #: Where its voices come in ``voicetrack voices available``: lower first.
+    order: ClassVar[int] = 100
+
+    @abstractmethod
+    def claims(self, name: str) -> bool:
+        """Whether ``name`` is one of this installer's voices. No network."""
+
+    @abstractmethod
+    def catalogue(self) -> list[InstallableVoice]:
+        """The voices to list in ``voicetrack voices available``. No network."""
+
+    @abstractmethod
+    def is_installed(self, name: str) -> bool:
+        """Whether voice ``name`` is where the engine looks for it. No network."""
+
+    @abstractmethod
+    def install(
+        self, name: str, *, base: str | None, progress: Progress | None, force: bool
+    ) -> Path:
+        """Fetch voice ``name`` (from the mirror ``base`` when given), verify it and move it
+        where the engine looks; return the path of its model. A voice already in place is
+        left alone unless ``force``. Raises InstallError, whose hint says how to install it
+        by hand."""
+
+
+_registered: dict[str, type[Engine]] = {}  # loaded, or registered by hand
+_declared: dict[str, EntryPoint] | None = None  # the entry points, read once, not loaded
+_broken: dict[str, str] = {}  # plug-ins that failed to load -> why
+_lock = threading.RLock()  # build workers may ask for engines at once
 
 
 def register(engine: type[Engine]) -> None:
@@ -125,40 +178,78 @@ def register(engine: type[Engine]) -> None:
 
 
 def unregister(name: str) -> None:
+    """Remove an engine registered by hand (one an entry point declares loads again when
+    next asked for)."""
     _registered.pop(name, None)
 
 
-def _discover() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _registered:
-            continue
+def _entry_points() -> dict[str, EntryPoint]:
+    """The engines installed packages declare, by name. Reading the declarations imports
+    no engine, so listing engine names costs no engine's import time."""
+    global _declared
+    with _lock:
+        if _declared is None:
+            declared: dict[str, EntryPoint] = {}
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                declared.setdefault(ep.name, ep)
+            _declared = declared
+        return _declared
+
+
+def _load(name: str) -> type[Engine] | None:
+    """The class of engine ``name``, importing its module the first time; None (with a
+    warning, once) when its plug-in cannot be loaded, so that a broken plug-in does not
+    break the other engines."""
+    registered = _registered.get(name)
+    if registered is not None:
+        return registered
+    ep = _entry_points().get(name)
+    with _lock:
+        if name in _registered:
+            return _registered[name]
+        if ep is None or name in _broken:
+            return None
         try:
             cls = ep.load()
         except Exception as exc:  # a broken plug-in must not break the others
-            log.warning("engine plug-in %s could not be loaded: %s", ep.name, exc)
-            continue
+            _broken[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("engine plug-in %s could not be loaded: %s", name, _broken[name])
+            return None
         if not (isinstance(cls, type) and issubclass(cls, Engine)):
+            _broken[name] = f"{ep.value} is not an Engine subclass"
             log.warning("entry point %s is not an Engine subclass; ignored", ep.value)
-            continue
-        _registered[ep.name] = cls
+            return None
+        _registered[name] = cls
+        return cls
 
 
 def engine_names() -> list[str]:
-    _discover()
-    return sorted(_registered)
+    """The name of every engine, registered or declared, without importing any engine
+    module (a plug-in known to be broken is left out)."""
+    return sorted((set(_registered) | set(_entry_points())) - set(_broken))
+
+
+def engine_known(name: str) -> bool:
+    """Whether an engine called ``name`` is registered or declared (loaded or not)."""
+    return name in _registered or name in _entry_points()
 
 
 def engine_class(name: str) -> type[Engine]:
-    _discover()
-    try:
-        return _registered[name]
-    except KeyError:
-        known = ", ".join(sorted(_registered)) or "none"
-        raise VoiceError(f"unknown engine {name!r} (installed engines: {known})") from None
+    """The class of engine ``name``, imported on first use."""
+    cls = _load(name)
+    if cls is not None:
+        return cls
+    if name in _broken:
+        raise VoiceError(f"the engine plug-in {name!r} could not be loaded: {_broken[name]}")
+    known = ", ".join(engine_names()) or "none"
+    raise VoiceError(f"unknown engine {name!r} (installed engines: {known})")
+
+
+def engine_classes() -> dict[str, type[Engine]]:
+    """Every engine that loads, by name, importing each one's module; those that do not
+    load are left out with a warning."""
+    loaded = {name: _load(name) for name in engine_names()}
+    return {name: cls for name, cls in loaded.items() if cls is not None}
 
 
 def load_engine(spec: VoiceSpec, root: Path) -> Engine:

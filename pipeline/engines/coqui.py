@@ -43,11 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.engines.base import Engine
+from pipeline.engines.base import Engine, VoiceInstaller
 from pipeline.errors import SynthesisError, VoiceError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
-from pipeline.paths import inside_root
-from pipeline.voices import file_digest
+from pipeline.paths import file_digest, inside_root
 
 log = logging.getLogger(__name__)
 
@@ -452,6 +451,12 @@ class CoquiEngine(Engine):
         if spec.model_path:
             return "unknown (local model: see where it came from)"
         return "unknown"
+
+    @classmethod
+    def installer(cls) -> VoiceInstaller:
+        from pipeline.engines.coqui_install import CoquiInstaller
+
+        return CoquiInstaller()
 
     @property
     def sample_rate(self) -> int:

@@ -33,7 +33,7 @@ import numpy as np
 from pipeline.engines.base import Engine
 from pipeline.errors import SynthesisError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
-from pipeline.voices import file_digest
+from pipeline.paths import file_digest
 
 log = logging.getLogger(__name__)
 

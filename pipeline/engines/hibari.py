@@ -6,24 +6,28 @@ The voice ``heart`` ships inside the hibari-tts wheel; ``emma``, ``fable``, ``fe
 live in hibari's cache folder (``$HIBARI_HOME``, else the user cache, e.g. ``~/.cache/hibari``)
 once downloaded.  hibari itself downloads a missing voice on first use; this adapter never does:
 ``check`` reports the voice as unavailable with the command that installs it, and
-:func:`install_voice` is the one place a download happens.
+:class:`HibariInstaller` (``voicetrack voices install``) is the one place a download happens.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import threading
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.engines.base import Engine, require_module
-from pipeline.errors import InstallError, SynthesisError, VoiceError, VoiceUnavailable
+from pipeline.engines.base import Engine, VoiceInstaller, require_module
+from pipeline.errors import SynthesisError, VoiceError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
-from pipeline.voices import file_digest
+from pipeline.paths import file_digest
+
+if TYPE_CHECKING:
+    from pipeline.download import InstallableVoice, Progress
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,10 @@ class HibariEngine(Engine):
             return metadata.metadata(PIP_NAME)["License"] or "Apache-2.0"
         except metadata.PackageNotFoundError:
             return "Apache-2.0"
+
+    @classmethod
+    def installer(cls) -> VoiceInstaller:
+        return HibariInstaller()
 
     @property
     def sample_rate(self) -> int:
@@ -133,18 +141,64 @@ def _voice_file(name: str) -> Path:
     return Path(cache_dir()) / entry["file"]
 
 
-def install_voice(name: str) -> Path:
-    """Download hibari voice ``name`` into hibari's cache (checked against its sha256).
+HIBARI_PAGE = "https://huggingface.co/maureesewilliams/hibari"
 
-    Returns the model's path; does nothing when it is already there.
-    """
-    require_module("hibari", PIP_NAME, HibariEngine.name)
-    from hibari.voices import voice_path
 
-    path = _voice_file(name)
-    if path.is_file():
+class HibariInstaller(VoiceInstaller):
+    """hibari voices (emma, fable, fenrir, kore): from hibari's Hugging Face repository into
+    hibari's cache folder, checked against the sha256 in the registry that ships inside the
+    hibari package. ``heart`` ships in the package and needs nothing."""
+
+    engine = "hibari"
+    naming = "hibari voices by name (emma)"
+    order = 10
+
+    def claims(self, name: str) -> bool:
+        if importlib.util.find_spec("hibari") is None:
+            return False
+        return name in voices()
+
+    def catalogue(self) -> list[InstallableVoice]:
+        from pipeline.download import InstallableVoice
+
+        try:
+            package_licence = metadata.metadata(PIP_NAME)["License"] or "Apache-2.0"
+        except metadata.PackageNotFoundError:
+            package_licence = "Apache-2.0"
+        return [
+            InstallableVoice(
+                name=name,
+                engine=self.engine,
+                locale=entry["language"],
+                description=f"{entry['accent']} English {entry['gender']} voice "
+                f"(hibari, from Kokoro's {entry['kokoro']})",
+                licence=f"{package_licence} (distilled from Kokoro-82M, Apache-2.0)",
+                source=HIBARI_PAGE,
+                size=int(entry["bytes"]),
+            )
+            for name, entry in voices().items()
+            if not entry.get("bundled")  # ships inside the package: nothing to install
+        ]
+
+    def is_installed(self, name: str) -> bool:
+        return _voice_file(name).is_file()
+
+    def install(
+        self, name: str, *, base: str | None, progress: Progress | None, force: bool
+    ) -> Path:
+        from hibari.voices import BASE_URL, VOICES
+
+        from pipeline.download import RemoteFile, digest, fetch_files
+
+        entry = VOICES[name]
+        path = _voice_file(name)
+        if entry.get("bundled"):
+            return path
+        url = f"{base}/hibari/{entry['file']}" if base else BASE_URL + entry["file"]
+        wanted = RemoteFile(url, path, int(entry["bytes"]), ("sha256", entry["sha256"]))
+        if not force and path.is_file():
+            if digest(path, "sha256") == entry["sha256"]:
+                return path
+            log.warning("%s does not match hibari's registry; downloading it again", path)
+        fetch_files(f"hibari voice {name}", [wanted], progress)
         return path
-    try:
-        return Path(voice_path(name, download_missing=True))
-    except RuntimeError as exc:
-        raise InstallError(str(exc), hint=f"copy the file to {path} by hand") from exc

