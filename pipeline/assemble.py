@@ -17,8 +17,10 @@ import numpy as np
 from pipeline.dsp import seconds_to_samples
 from pipeline.model import (
     SAMPLE_RATE,
+    Bell,
     Chapter,
     LocalePlan,
+    PlanItem,
     RenderedSegment,
     Silence,
     SpeechSegment,
@@ -27,17 +29,22 @@ from pipeline.model import (
     Timeline,
     TrackAudio,
 )
+from pipeline.sound import ring_samples
 from pipeline.spool import Spooled
 
 log = logging.getLogger(__name__)
 
 
 def assemble(
-    plan: LocalePlan, rendered: Mapping[str, RenderedSegment]
+    plan: LocalePlan,
+    rendered: Mapping[str, RenderedSegment],
+    bell: np.ndarray | None = None,
 ) -> tuple[TrackAudio, Timeline]:
-    """Lay out a plan's speech and silences in order -> (track, timeline).
+    """Lay out a plan's speech, bells and silences in order -> (track, timeline).
 
-    The track is lazy (:class:`TrackAudio`): it holds the rendered segments at their
+    Each bell's ring (``bell``, at the master rate) strikes at the start of its pause; the
+    ring of a ``[bell 10s]`` is cut to the pause, with a fade, when it is longer. The track
+    is lazy (:class:`TrackAudio`): it holds the rendered segments and rings at their
     positions and makes the silences only when a stretch is read, so an hour-long track
     costs no more memory than its speech. Runs in time linear in the number of items.
     """
@@ -53,6 +60,12 @@ def assemble(
             segment = rendered[item.id]
             placed.append((start, segment.audio))
             sentences.extend(_timed_sentences(item, segment, start))
+        elif isinstance(item, Bell):
+            if bell is None:
+                raise ValueError(f"the plan strikes a bell (line {item.line}) but has no sound")
+            placed.append(
+                (start, ring_samples(bell, item.seconds if item.explicit else None)[:length])
+            )
         items.append(TimedItem(item=item, start=start, end=end))
         position = end
 
@@ -69,10 +82,8 @@ def assemble(
 # --------------------------------------------------------------------------- internals
 
 
-def _item_length(
-    item: SpeechSegment | Silence, rendered: Mapping[str, RenderedSegment], sample_rate: int
-) -> int:
-    if isinstance(item, Silence):
+def _item_length(item: PlanItem, rendered: Mapping[str, RenderedSegment], sample_rate: int) -> int:
+    if isinstance(item, Silence | Bell):
         return seconds_to_samples(item.seconds, sample_rate)
     segment = rendered.get(item.id)
     if segment is None:

@@ -29,6 +29,7 @@ from pipeline.errors import OptionError, ScriptError
 from pipeline.locales import canonical_locale
 from pipeline.manifest import Filled, Manifest, Mastering
 from pipeline.mastering import write_mastered_mp3
+from pipeline.mix import file_digest, load_sounds, mix, sound_files, stem_names, write_stems
 from pipeline.model import (
     SAMPLE_RATE,
     LocalePlan,
@@ -70,6 +71,7 @@ class BuildOptions:
     force: bool = False
     jobs: int = 1
     cache_dir: Path | None = None  # default: <out_dir>/.cache
+    stems: bool = False  # also write the voice and bed stems as FLAC
 
     @property
     def sentence_cache_dir(self) -> Path:
@@ -347,8 +349,13 @@ def build_track(
     out = options.out_dir / script.slug
     stem = f"{script.slug}.{job.locale}"
     files = {kind: f"{stem}.{kind}" for kind in ("mp3", "vtt", "pdf")}
+    if options.stems:
+        files |= {f"{name}.flac": f"{stem}.{name}.flac" for name in stem_names(plan)}
     manifest_path = out / f"{stem}.json"
-    key = build_key(plan, voices, options.root)
+    sound_digests = {
+        role: file_digest(path) for role, path in sound_files(plan, options.root).items()
+    }
+    key = build_key(plan, voices, options.root, sound_digests, options.stems)
     remove_stale_temporaries(out)
     total = sentence_count(plan)
     if progress:
@@ -382,8 +389,12 @@ def build_track(
             role=voices.voice.role,
             fill=voices.fill[1] if voices.fill else None,
         )
-        track, timeline = assemble(plan, speech.segments)
+        sounds = load_sounds(plan, options.root)
+        voice_track, timeline = assemble(plan, speech.segments, sounds.bell)
+        track = mix(voice_track, timeline, plan, sounds)
         out.mkdir(parents=True, exist_ok=True)
+        if options.stems:
+            write_stems(track, out, stem)
         hint = previous.mastering.hint if previous and previous.mastering else None
         encoded = write_mastered_mp3(
             track,
@@ -414,6 +425,7 @@ def build_track(
         ),
         voice_hint=voices.voice.hint if voices.voice.fallback else None,
         filled=_filled(voices, speech.filled),
+        bed={"file": plan.meta.bed, "digest": sound_digests["bed"]} if plan.meta.bed else None,
     )
     manifest.write(manifest_path)
     result = _result(job, voices, manifest, files, started, cached=speech.stats.cached)
@@ -579,7 +591,13 @@ def measured_times(timeline: Timeline) -> TrackTimes:
     )
 
 
-def build_key(plan: LocalePlan, voices: TrackVoices, root: Path) -> str:
+def build_key(
+    plan: LocalePlan,
+    voices: TrackVoices,
+    root: Path,
+    sound_digests: dict[str, str] | None = None,
+    stems: bool = False,
+) -> str:
     """A digest of everything that shapes a track's files. Plans are frozen dataclasses, so
     their repr is a complete, stable description of the timeline and its text."""
     meta = plan.meta
@@ -600,6 +618,9 @@ def build_key(plan: LocalePlan, voices: TrackVoices, root: Path) -> str:
         "engine": voices.engine.identity(),
         "cover": cover_digest,
         "fill": [repr(fill[0].spec), fill[1].identity()] if fill else None,
+        # Replacing a bell or bed file rebuilds the tracks that use it, and only those.
+        "sounds": sound_digests or {},
+        "stems": stems,
     }
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()

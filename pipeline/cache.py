@@ -1,11 +1,13 @@
 """Content-addressed cache of sentence audio.
 
 A sentence's key covers everything that changes its sound: the engine, the engine's identity
-(version, model file hash, voice options), the speed and the spoken text. Editing one sentence
+(version, model file hash, voice options), the speed, the voice's gain, the spoken text, and
+how sentences are prepared. Editing one sentence
 therefore changes one key, and a rebuild synthesises that sentence only.
 
-Entries are 16-bit FLAC at the engine's own sample rate (speech needs no more, and it keeps
-the cache small). Each entry is written to a temporary file and renamed into place, so a
+Entries hold sentences as the synth stage prepares them (:mod:`pipeline.sentences`: at the
+master rate, trimmed of the engine's own silence, faded), as 16-bit FLAC, so a rebuild joins
+them as they are read. Each entry is written to a temporary file and renamed into place, so a
 killed build leaves either a whole entry or none; an entry that cannot be read is dropped
 and synthesised again. Each entry carries its own key (in the FLAC's comment), and an entry
 whose key is not the one it is filed under (a file copied or restored to the wrong place)
@@ -26,18 +28,27 @@ import soundfile as sf
 
 from pipeline.atomic import process_running
 from pipeline.model import Audio
+from pipeline.sentences import PREPARE_FORMAT
 
 log = logging.getLogger(__name__)
 
 #: Bump when the meaning of cached audio changes (e.g. a new engine adapter behaviour).
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 #: ``.<key>.<pid>.tmp.flac``: an entry being written by process ``pid`` (see put()).
 _TEMPORARY = re.compile(r"^\.[0-9a-f]{64}\.(?P<pid>\d+)\.tmp\.flac$")
 
 
-def sentence_key(engine: str, identity: str, speed: float, text: str) -> str:
+def sentence_key(engine: str, identity: str, speed: float, text: str, gain_db: float = 0.0) -> str:
     payload = json.dumps(
-        {"v": CACHE_FORMAT, "engine": engine, "identity": identity, "speed": speed, "text": text},
+        {
+            "v": CACHE_FORMAT,
+            "prepare": PREPARE_FORMAT,
+            "engine": engine,
+            "identity": identity,
+            "speed": speed,
+            "gain_db": gain_db,
+            "text": text,
+        },
         sort_keys=True,
         ensure_ascii=False,
     )

@@ -242,6 +242,12 @@ _locale_option = click.option(
     help="Start from scratch: ignore the cache and the last build; render everything.",
 )
 @click.option(
+    "--stems",
+    is_flag=True,
+    help="Also write each track's voice and bed as FLAC stems beside its MP3 "
+    "(<slug>.<locale>.voice.flac, .bed.flac), sample-aligned, for remixing.",
+)
+@click.option(
     "--watch",
     is_flag=True,
     help="After building, rebuild whenever a script, lexicon or voice profile is saved "
@@ -265,6 +271,7 @@ def build(
     fill_missing: str | None,
     jobs: int,
     force: bool,
+    stems: bool,
     watch: bool,
     listen_after: bool,
     quiet: bool,
@@ -285,6 +292,7 @@ def build(
       voicetrack build scripts_src/body-scan.md --voice dr-lee --fill-missing narrator
       voicetrack build --watch --locale en-GB     rebuild on every save
       voicetrack build --listen                   check the voice said the scripts
+      voicetrack build --stems                    voice and bed as FLAC stems too
     """
     import time
     from dataclasses import replace
@@ -301,6 +309,7 @@ def build(
         fill_missing=fill_missing,
         force=force,
         jobs=jobs,
+        stems=stems,
     )
 
     def run_build(options: BuildOptions) -> None:

@@ -101,6 +101,7 @@ class Manifest:
     mastering: Mastering | None = None
     voice_hint: str | None = None  # how to install the first choice, for a fallback voice
     filled: Filled | None = None
+    bed: dict[str, str] | None = None  # the bed's file (as the script names it) and digest
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
     format: int = MANIFEST_FORMAT
 
@@ -128,6 +129,7 @@ class Manifest:
             "mastering": self.mastering.to_dict() if self.mastering else None,
             "voice_hint": self.voice_hint,
             "filled": self.filled.to_dict() if self.filled else None,
+            "bed": dict(self.bed) if self.bed else None,
         }
         data.update({key: value for key, value in own.items() if value is not None})
         for key, value in self.extra.items():
@@ -177,6 +179,11 @@ class Manifest:
                         tuple(str(s) for s in filled["segments"]),
                     )
                     if isinstance(filled, dict)
+                    else None
+                ),
+                bed=(
+                    {str(k): str(v) for k, v in data["bed"].items()}
+                    if isinstance(data.get("bed"), dict)
                     else None
                 ),
                 extra={k: v for k, v in data.items() if k not in known},

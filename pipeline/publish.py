@@ -16,6 +16,7 @@ from typing import Any
 from pipeline.atomic import write_text_atomic
 from pipeline.manifest import Manifest
 from pipeline.model import (
+    Bell,
     LocalePlan,
     Loudness,
     ResolvedVoice,
@@ -158,6 +159,8 @@ def _segment_entry(timed: TimedItem, rate: int) -> dict[str, Any]:
             "text": item.printed,
             "spoken": item.spoken,
         }
+    if isinstance(item, Bell):
+        return {"kind": "bell", "start": start, "end": end, "line": item.line}
     assert isinstance(item, Silence)
     entry: dict[str, Any] = {"kind": "silence", "source": item.source, "start": start, "end": end}
     if item.line is not None:

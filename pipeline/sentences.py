@@ -17,6 +17,10 @@ from pipeline.model import SAMPLE_RATE, Audio, RenderedSegment
 
 log = logging.getLogger(__name__)
 
+#: Bump when :func:`prepare_sentence` changes what it makes: cached sentences (which are
+#: stored prepared) are then made again.
+PREPARE_FORMAT = 1
+
 #: Audio whose short-term level stays below this is silence, at a sentence's edges.
 TRIM_THRESHOLD_DBFS = -50.0
 #: Length of the RMS window that follows the level; long enough to ignore single samples.

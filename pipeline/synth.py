@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline.cache import SentenceCache, sentence_key
 from pipeline.engines.base import Engine
-from pipeline.model import LocalePlan, RenderedSegment, SpeechSegment
+from pipeline.model import SAMPLE_RATE, Audio, LocalePlan, RenderedSegment, SpeechSegment
 from pipeline.sentences import prepare_sentence, seconds_to_samples
 from pipeline.spool import Spool, Spooled
 
@@ -114,18 +114,23 @@ def render_segments(
     engine_seconds = 0.0
     rendered: dict[str, RenderedSegment] = {}
 
+    gain_db = engine.spec.gain_db
+
     def speak(text: str) -> tuple[np.ndarray, bool]:
-        """One piece of text, prepared -> (samples, whether it came from the cache)."""
+        """One piece of text, prepared -> (samples, whether it came from the cache).
+
+        The cache holds sentences prepared (at the master rate, trimmed and faded), so a
+        rebuild reads them as they are joined, with nothing to resample."""
         nonlocal engine_seconds
-        key = sentence_key(engine.name, identity, speed, text)
+        key = sentence_key(engine.name, identity, speed, text, gain_db)
         audio = cache.get(key)
         from_cache = audio is not None
         if audio is None:
             started = time.perf_counter()
-            audio = engine.synthesize(text, speed)
+            spoken = engine.synthesize(text, speed)
             engine_seconds += time.perf_counter() - started
-            audio = cache.put(key, audio)
-        return prepare_sentence(audio, engine.spec.gain_db), from_cache
+            audio = cache.put(key, Audio(_storable(prepare_sentence(spoken, gain_db)), SAMPLE_RATE))
+        return _as_prepared(audio.samples), from_cache
 
     pause = seconds_to_samples(plan.meta.sentence_pause)
     gap = seconds_to_samples(PIECE_GAP_S)
@@ -133,7 +138,7 @@ def render_segments(
         writer = _SegmentWriter(segment.id, spool)
         keys = []
         for index, sentence in enumerate(segment.sentences):
-            key = sentence_key(engine.name, identity, speed, sentence.spoken)
+            key = sentence_key(engine.name, identity, speed, sentence.spoken, gain_db)
             keys.append(key)
             if index:
                 writer.silence(pause)
@@ -160,6 +165,17 @@ def render_segments(
         for key, (start, end) in zip(keys, joined.sentence_spans, strict=True):
             prepared[key] = _stretch(joined.audio, start, end)
     return rendered, SynthStats(counts["synthesised"], counts["cached"], engine_seconds)
+
+
+def _storable(prepared: np.ndarray) -> np.ndarray:
+    """A prepared sentence as the cache can hold it: a sentence with no sound (an empty
+    array) is kept as one zero sample, since an audio file cannot be empty."""
+    return prepared if len(prepared) else np.zeros(1, dtype=np.float32)
+
+
+def _as_prepared(stored: np.ndarray) -> np.ndarray:
+    """The prepared sentence a cache entry holds (see :func:`_storable`)."""
+    return stored[:0] if len(stored) == 1 and not stored.any() else stored
 
 
 def split_for_engine(text: str, limit: int | None) -> list[str]:
