@@ -755,8 +755,6 @@ class Limiter:
 
     def blocks(self) -> Iterator[np.ndarray]:
         """The limited track in consecutive float32 blocks of :data:`BLOCK` samples."""
-        from scipy.ndimage import maximum_filter1d
-
         track, sr, n = self.track, self.track.sample_rate, self.track.length
         gain = 10 ** (self.gain_db / 20)
         ceiling = 10 ** (self.ceiling_db / 20)
@@ -792,11 +790,7 @@ class Limiter:
             virtual = lookahead - 1 if a == 0 else 0
             if virtual:
                 needed = np.concatenate((np.zeros(virtual), needed))
-            # Forward hold: the largest reduction needed from here to a look-ahead later.
-            held = maximum_filter1d(
-                needed, size=lookahead, origin=-(lookahead // 2), mode="constant"
-            )
-            released_block = _release(held[: virtual + b - a], released, decay)
+            released_block = _held_and_released(needed, virtual + b - a, released, lookahead, decay)
             if virtual:
                 held_tail, released_block = released_block[:virtual], released_block[virtual:]
             released = float(released_block[-1])
@@ -811,6 +805,42 @@ class Limiter:
             self._max_db = max(self._max_db, float(smoothed.max(initial=0.0)))
             self._reduced += int(np.count_nonzero(smoothed > 0.1))
             yield samples[: b - a] * scale
+
+
+def _held_and_released(
+    needed: np.ndarray, count: int, previous: float, lookahead: int, decay: float
+) -> np.ndarray:
+    """The first ``count`` values of the held reduction (the largest ``needed`` from each
+    sample to a look-ahead later), released (:func:`_release`) from ``previous``.
+
+    Reduction is needed at few samples, so both are worked out only around them: from a
+    look-ahead before each until its release has faded below a negligible reduction, where
+    the release reads zero (as :func:`_release` makes it), and from the start while
+    ``previous`` fades. Elsewhere the result is zero, as it would be if worked out."""
+    from scipy.ndimage import maximum_filter1d
+
+    released = np.zeros(count)
+    over = np.flatnonzero(needed[: count + lookahead - 1] > 0)
+    if len(over) == 0 and previous <= 0.0:
+        return released
+    deepest = max(float(needed.max(initial=0.0)), previous, _NEGLIGIBLE_DB)
+    fade = math.ceil(math.log(deepest / _NEGLIGIBLE_DB) / decay) + 2
+    windows = [(max(int(i) - lookahead + 1, 0), min(int(i) + fade, count)) for i in over]
+    if previous > 0.0:
+        windows.insert(0, (0, min(fade, count)))
+    merged: list[list[int]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in merged:
+        if end <= start:
+            continue
+        window = needed[start : end + lookahead - 1]
+        held = maximum_filter1d(window, size=lookahead, origin=-(lookahead // 2), mode="constant")
+        released[start:end] = _release(held[: end - start], previous if start == 0 else 0.0, decay)
+    return released
 
 
 def _release(held: np.ndarray, previous: float, decay: float) -> np.ndarray:
