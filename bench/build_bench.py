@@ -16,6 +16,7 @@ It copies the scripts and voice profiles into a temporary project, then measures
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
 import sys
@@ -142,7 +143,13 @@ def main() -> None:
 
         print(f"tracks: {len(cold)}  sentences: {sentences}  audio: {audio_s / 60:.1f} min")
         for r in cold:
-            print(f"  {r.job.label:40} {r.voice.spec.label:24} {r.duration:7.1f} s")
+            stem = f"{r.job.slug}.{r.job.locale}.json"
+            data = json.loads((project / "out" / r.job.slug / stem).read_text())
+            took = data.get("mastering", {})
+            print(
+                f"  {r.job.label:40} {r.voice.spec.label:24} {r.duration:7.1f} s  "
+                f"{took.get('encodes', '?')} encode(s)"
+            )
         budget = raw_s + encode_s
         print(f"cold build:               {cold_s:8.2f} s wall, {cold_cpu:8.2f} s CPU")
         print(f"raw engine CPU:           {raw_s:8.2f} s")

@@ -201,6 +201,10 @@ def _build_parallel(
     import multiprocessing
 
     context = multiprocessing.get_context()
+    if context.get_start_method() == "fork":
+        # What every worker would import for itself, imported once here and shared.
+        import scipy.ndimage  # noqa: F401
+        import scipy.signal  # noqa: F401
     level = logging.getLogger("pipeline").getEffectiveLevel()
     # A plain queue, handed to each worker as it starts: no manager process to outlive us.
     queue = context.Queue()

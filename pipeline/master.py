@@ -302,9 +302,12 @@ class MasteredTrack:
 
     The report is complete when the blocks have all been read."""
 
-    def __init__(self, track: TrackAudio, gain: MasterGain) -> None:
+    def __init__(
+        self, track: TrackAudio, gain: MasterGain, analysis: TrackAnalysis | None = None
+    ) -> None:
         self.track = track
         self.gain = gain
+        self.analysis = analysis
         self._report: MasterReport | None = None
 
     @property
@@ -323,7 +326,7 @@ class MasteredTrack:
             yield from track.blocks(BLOCK)
             self._report = MasterReport(gain.input_lufs, gain.input_lufs, 0.0, 0.0, 0.0, 0)
             return
-        limiter = Limiter(track, gain.gain_db, gain.ceiling_db)
+        limiter = Limiter(track, gain.gain_db, gain.ceiling_db, self.analysis)
         yield from limiter.blocks()
         self._report = MasterReport(
             input_lufs=gain.input_lufs,
@@ -358,9 +361,10 @@ def master_track(
     less :data:`MP3_MARGIN_DB`: the gain is found now (:func:`find_gain`), the limiting is
     done as the result is read."""
     ceiling_db = ceiling_for(true_peak_limit)
-    gain = find_gain(analyse(track, target_lufs, ceiling_db), target_lufs, ceiling_db, makeup_db)
+    analysis = analyse(track, target_lufs, ceiling_db)
+    gain = find_gain(analysis, target_lufs, ceiling_db, makeup_db)
     log.debug("master: %s", gain)
-    return MasteredTrack(track, gain)
+    return MasteredTrack(track, gain, analysis)
 
 
 def master(
@@ -741,10 +745,21 @@ class Limiter:
     a look-ahead past each block, so peaks just after a block pull its end down.
     """
 
-    def __init__(self, track: TrackAudio, gain_db: float, ceiling_db: float) -> None:
+    def __init__(
+        self,
+        track: TrackAudio,
+        gain_db: float,
+        ceiling_db: float,
+        analysis: TrackAnalysis | None = None,
+    ) -> None:
         self.track = track
         self.gain_db = gain_db
         self.ceiling_db = ceiling_db
+        # The cells' true peaks say where reduction may be needed, so the limiter looks
+        # for it only there: valid when the analysis's peaks are exact down to where this
+        # gain could take them over the ceiling.
+        quiet = 10 ** ((ceiling_db - INTERSAMPLE_HEADROOM_DB - gain_db) / 20)
+        self.analysis = analysis if analysis is not None and analysis.floor <= quiet else None
         self._max_db = 0.0
         self._reduced = 0
 
@@ -773,13 +788,7 @@ class Limiter:
                 yield np.zeros(b - a, dtype=np.float32)
                 continue
             samples = track.read(a, ahead)
-            needed = None
-            if np.max(np.abs(samples), initial=0.0) >= quiet:
-                envelope = _peak_envelope(track, a, ahead, gain, floor=ceiling / headroom)
-                over = envelope > ceiling
-                if over.any():
-                    needed = np.zeros(ahead - a)
-                    needed[over] = 20 * np.log10(envelope[over] / ceiling)
+            needed = self._needed(a, ahead, samples, gain, ceiling, quiet)
             if needed is None:
                 if not pending:  # no reduction here nor pending
                     yield samples[: b - a] * np.float32(gain)
@@ -806,6 +815,36 @@ class Limiter:
             self._reduced += int(np.count_nonzero(smoothed > 0.1))
             yield samples[: b - a] * scale
 
+    def _needed(
+        self, a: int, ahead: int, samples: np.ndarray, gain: float, ceiling: float, quiet: float
+    ) -> np.ndarray | None:
+        """The reduction (dB) each sample of ``a``..``ahead`` needs, or None for none.
+
+        Only a stretch that could go over the ceiling is oversampled: one whose samples
+        reach ``quiet``, or, with the analysis, the cells whose true peak goes over."""
+        headroom = 10 ** (INTERSAMPLE_HEADROOM_DB / 20)
+        if self.analysis is None:
+            if np.max(np.abs(samples), initial=0.0) < quiet:
+                return None
+            stretches = [(a, ahead)]
+        else:
+            cell = self.analysis.cell
+            first = a // cell
+            over = self.analysis.peak[first : -(-ahead // cell)] * gain > ceiling
+            stretches = [
+                (max((first + lo) * cell, a), min((first + hi) * cell, ahead))
+                for lo, hi in _runs_of(over, gap=256)
+            ]
+        needed = None
+        for start, end in stretches:
+            envelope = _peak_envelope(self.track, start, end, gain, floor=ceiling / headroom)
+            over_at = np.flatnonzero(envelope > ceiling)
+            if len(over_at):
+                if needed is None:
+                    needed = np.zeros(ahead - a)
+                needed[start - a + over_at] = 20 * np.log10(envelope[over_at] / ceiling)
+        return needed
+
 
 def _held_and_released(
     needed: np.ndarray, count: int, previous: float, lookahead: int, decay: float
@@ -825,16 +864,23 @@ def _held_and_released(
         return released
     deepest = max(float(needed.max(initial=0.0)), previous, _NEGLIGIBLE_DB)
     fade = math.ceil(math.log(deepest / _NEGLIGIBLE_DB) / decay) + 2
-    windows = [(max(int(i) - lookahead + 1, 0), min(int(i) + fade, count)) for i in over]
+    # Each sample over needs from a look-ahead before it to a fade after it; samples
+    # nearer than that share one window.
+    windows = []
+    if len(over):
+        breaks = np.flatnonzero(np.diff(over) > lookahead + fade)
+        firsts = np.concatenate(([over[0]], over[breaks + 1]))
+        lasts = np.concatenate((over[breaks], [over[-1]]))
+        windows = [
+            (max(int(f) - lookahead + 1, 0), min(int(e) + fade, count))
+            for f, e in zip(firsts, lasts, strict=True)
+        ]
     if previous > 0.0:
-        windows.insert(0, (0, min(fade, count)))
-    merged: list[list[int]] = []
-    for start, end in sorted(windows):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
+        if windows and windows[0][0] <= fade:
+            windows[0] = (0, max(windows[0][1], min(fade, count)))
         else:
-            merged.append([start, end])
-    for start, end in merged:
+            windows.insert(0, (0, min(fade, count)))
+    for start, end in windows:
         if end <= start:
             continue
         window = needed[start : end + lookahead - 1]

@@ -110,7 +110,7 @@ def write_mastered_mp3(
             if analysis is None or not analysis.covers(aim_lufs, ceiling_db):
                 analysis = analyse(track, aim_lufs, ceiling_db)
             gain = find_gain(analysis, aim_lufs, ceiling_db, makeup_db)
-            mastered = MasteredTrack(track, gain)
+            mastered = MasteredTrack(track, gain, analysis)
             encode_blocks(mastered.blocks(), sr, temp, bitrate)
             master_report = mastered.report
             loudness = measure_file(temp)
