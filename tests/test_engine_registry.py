@@ -137,3 +137,38 @@ def test_an_unknown_engine_is_not_loaded_and_lists_the_installed_ones(
     with pytest.raises(VoiceError) as caught:
         base.engine_class("espeak")
     assert str(caught.value).startswith("unknown engine 'espeak' (installed engines: coqui, ")
+
+
+# --------------------------------------------------------------------------- layering
+
+#: The layers an engine sits below: an engine that imported one of these would be an import
+#: cycle waiting to happen, and would make every command that loads engines load them too.
+ABOVE_ENGINES = (
+    "pipeline.voices",
+    "pipeline.install",
+    "pipeline.cli",
+    "pipeline.check",
+    "pipeline.build",
+    "pipeline.synth",
+    "pipeline.plan",
+    "pipeline.parse",
+)
+
+
+def test_engines_import_nothing_above_them() -> None:
+    import ast
+
+    folder = Path(base.__file__).parent
+    found: list[str] = []
+    for source in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                if any(name == up or name.startswith(up + ".") for up in ABOVE_ENGINES):
+                    found.append(f"{source.name}:{node.lineno} imports {name}")
+    assert found == []

@@ -294,7 +294,8 @@ def test_record_three_segments_retake_one_build_and_listen(
     for sid, _ in SEGMENTS:
         take, rate = sf.read(folder / f"{sid}.flac")
         assert sf.info(folder / f"{sid}.flac").subtype == "PCM_24"
-        assert 1.5 < len(take) / rate < 4.5, sid
+        # Each take is 2.5 s of recording (the retake 3.3 s), give or take the browser.
+        assert 1.5 < len(take) / rate < (5.0 if sid == "S0-02" else 3.5), sid
         scores = windows_match(take, rate, at_rate(loop, RATE, rate))
         assert len(scores) >= 2 and min(scores) > 0.95, (sid, scores)
     status = voicetrack(studio.root, "takes", "status", f"scripts_src/{SLUG}.md", "--voice", role)
