@@ -8,7 +8,7 @@ below the requested true-peak limit because MP3 encoding adds overshoot of its o
 Limiting takes a little loudness away, so the gain that lands on target is more than the
 gain that would reach it unlimited. It is found without limiting the track even once:
 :func:`analyse` reads the track one time and keeps, for every cell of
-:data:`CELL_S` (a fraction of a millisecond), its K-weighted energy and its true peak. The
+:data:`CELL_S` (1.4 ms), its K-weighted energy and its true peak. The
 limiter's gain reduction depends only on the peaks, so a model of the limiter run over the
 cells gives the loudness the limited track would have, at any gain, for the cost of a few
 array operations; :func:`find_gain` searches that. The limiter itself then runs once, as

@@ -18,6 +18,7 @@ from pipeline.master import (
     MP3_MARGIN_DB,
     RELEASE_S,
     _release,
+    as_track,
     integrated_loudness,
     k_weighting,
     limit,
@@ -304,10 +305,53 @@ def test_the_limiter_works_out_its_release_only_around_the_peaks_and_gets_the_sa
         peaks = int(rng.integers(0, 20))
         needed[rng.integers(0, count + lookahead, peaks)] = rng.uniform(0, 8, peaks)
         previous = float(rng.choice([0.0, rng.uniform(0, 5)]))
-        held = maximum_filter1d(
-            needed, size=lookahead, origin=-(lookahead // 2), mode="constant"
-        )
+        held = maximum_filter1d(needed, size=lookahead, origin=-(lookahead // 2), mode="constant")
         whole = _release(held[:count], previous, decay)
         around = master_module._held_and_released(needed, count, previous, lookahead, decay)
         np.testing.assert_allclose(around, whole, rtol=0, atol=1e-9)
         assert np.array_equal(around == 0, whole == 0)
+
+
+# --------------------------------------------------------------------------- the analysis
+
+
+def hibari_speech() -> np.ndarray:
+    """Real speech with real pauses: hibari's heart voice (it ships with hibari-tts)."""
+    pytest.importorskip("hibari", reason="the speech is hibari's heart voice")
+    from pathlib import Path
+
+    from pipeline.engines.base import load_engine
+    from pipeline.model import VoiceSpec
+    from pipeline.sentences import prepare_sentence
+
+    engine = load_engine(VoiceSpec("hibari", model="heart"), Path.cwd())
+    parts = []
+    for text in (
+        "Let your breath settle into its own rhythm.",
+        "Notice the weight of your hands, resting where they are.",
+        "There is nothing you need to do right now.",
+    ):
+        parts += [prepare_sentence(engine.synthesize(text)), np.zeros(SR, dtype=np.float32)]
+    return np.concatenate([np.zeros(SR // 2, dtype=np.float32), *parts])
+
+
+def test_the_analysis_cells_give_the_loudness_of_measuring_the_whole_track():
+    samples = hibari_speech()
+    for offset in (0, 1234):  # wherever the cells fall on the speech
+        shifted = np.concatenate([np.zeros(offset, dtype=np.float32), samples])
+        analysis = master_module.analyse(as_track(shifted, SR), -16.0, -2.5)
+        assert analysis.input_lufs == pytest.approx(integrated_loudness(shifted, SR), abs=0.05)
+        assert analysis.input_lufs == pytest.approx(lufs(shifted), abs=0.1)  # pyloudnorm
+
+
+@pytest.mark.parametrize("gain_db", [4.0, 8.0, 12.0])  # from no limiting to 6 dB of it
+def test_the_limiter_model_gives_the_loudness_of_limiting_the_audio(gain_db):
+    samples = hibari_speech()
+    track = as_track(samples, SR)
+    plain = -16.0 - integrated_loudness(samples, SR)
+    analysis = master_module.analyse(track, -16.0, -2.5)
+    modelled = analysis.limited_lufs(plain - 8.0 + gain_db, -2.5)
+    limited, reduction = limit(samples, SR, plain - 8.0 + gain_db, -2.5)
+    assert modelled == pytest.approx(integrated_loudness(limited, SR), abs=0.05)
+    if gain_db >= 12.0:
+        assert reduction.max_db > 3.0  # the premise: the limiter really is working
