@@ -2,9 +2,10 @@
 
 Every script is parsed and planned before anything is rendered, so an invalid script stops
 the build with nothing written. Each track then runs plan -> synth -> assemble -> mix ->
-master and encode -> publish (:func:`build_track`; docs/architecture.md has the stages). Outputs are written to temporary files and renamed into place, the manifest
-last: a manifest therefore always describes complete files, and its ``build_key`` tells a
-later build whether anything that shapes the track has changed. An unchanged track is not
+master and encode -> publish (:func:`build_track`; docs/architecture.md has the stages).
+Outputs are written to temporary files and renamed into place, the manifest last: a
+manifest therefore always describes complete files, and its ``build_key`` tells a later
+build whether anything that shapes the track has changed. An unchanged track is not
 touched at all.
 """
 

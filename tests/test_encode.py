@@ -220,9 +220,7 @@ def test_the_gapless_header_gives_the_exact_length(tmp_path, length):
     assert found is not None
     before, _, crc_at = found
     # The checksum as ffmpeg wrote it is the one computed here.
-    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == mp3header._tag_crc(
-        frame, crc_at
-    )
+    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == mp3header._tag_crc(frame, crc_at)
 
     changed = set_gapless_padding(path, length)
     assert changed == (before.samples != length)
@@ -230,9 +228,7 @@ def test_the_gapless_header_gives_the_exact_length(tmp_path, length):
     assert after is not None and after.samples == length
     assert (after.frames, after.encoder_delay) == (before.frames, before.encoder_delay)
     frame = path.read_bytes()[:2048]
-    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == mp3header._tag_crc(
-        frame, crc_at
-    )
+    assert int.from_bytes(frame[crc_at : crc_at + 2], "big") == mp3header._tag_crc(frame, crc_at)
     assert len(decode(path)) == length  # ffmpeg's decoder reads the header
 
 
