@@ -390,3 +390,21 @@ def test_publish_preview_prints_its_url(project: Path, monkeypatch) -> None:
         r"previewing out/site/ at http://127\.0\.0\.1:\d+/ \(Ctrl-C stops\)", result.output
     )
     assert served == [200]
+
+
+def test_the_transcript_marks_a_bell_apart_from_the_pauses_beside_it(tmp_path: Path) -> None:
+    from pipeline.parse import load_script
+    from pipeline.plan import plan_locale
+    from pipeline.site.context import transcript
+
+    (tmp_path / "scripts_src").mkdir()
+    script = tmp_path / "scripts_src" / "bells.md"
+    script.write_text(
+        "---\ntitle: Bells\nlocales: [en-GB]\n---\n\n"
+        "Settle in. [bell 3s] [pause 2s] Breathe out.\n",
+        encoding="utf-8",
+    )
+    plan = plan_locale(load_script(script, tmp_path), "en-GB")
+    (section,) = transcript(plan)
+    labels = [getattr(item, "label", None) for item in section.paragraphs[0].items]
+    assert labels == [None, "bell · 3 s", "pause · 2 s", None]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.check import find_scripts
-from pipeline.model import LocalePlan, Script, Silence, SpeechSegment
+from pipeline.model import Bell, LocalePlan, Script, Silence, SpeechSegment
 from pipeline.parse import about_file, load_script
 from pipeline.plan import plan_locale
 from pipeline.settings import ProjectSettings, load_settings
@@ -48,14 +48,16 @@ class Sentence:
 
 @dataclass(frozen=True)
 class PauseMark:
-    """Scripted silence inside the text (explicit pauses, consecutive ones added up)."""
+    """Scripted silence inside the text (explicit pauses, consecutive ones added up), or a
+    bell that strikes there (its own mark, as in the audio script)."""
 
     seconds: float
     kind: str = "pause"
+    bell: bool = False
 
     @property
     def label(self) -> str:
-        return f"pause · {format_seconds(self.seconds)}"
+        return f"{'bell' if self.bell else 'pause'} · {format_seconds(self.seconds)}"
 
 
 @dataclass(frozen=True)
@@ -257,10 +259,14 @@ def transcript(plan: LocalePlan) -> tuple[TranscriptSection, ...]:
         elif isinstance(item, Silence) and item.source == "pause" and item.section is not None:
             section = paragraphs.setdefault(item.section, {})
             items = section.setdefault(item.paragraph if item.paragraph is not None else -1, [])
-            if items and isinstance(items[-1], PauseMark):
+            if items and isinstance(items[-1], PauseMark) and not items[-1].bell:
                 items[-1] = PauseMark(items[-1].seconds + item.seconds)
             else:
                 items.append(PauseMark(item.seconds))
+        elif isinstance(item, Bell) and item.section is not None:
+            section = paragraphs.setdefault(item.section, {})
+            items = section.setdefault(item.paragraph if item.paragraph is not None else -1, [])
+            items.append(PauseMark(item.seconds, bell=True))
     return tuple(
         TranscriptSection(
             heading=None if info.heading is None else info.title,

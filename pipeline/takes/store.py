@@ -32,7 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.atomic import atomic_path, write_text_atomic
-from pipeline.errors import PipelineError, ProcessError, VoiceError
+from pipeline.errors import PipelineError, VoiceError
 from pipeline.model import Audio, Emphasis, Inline, LocalePlan, Say, SpeechSegment, Text, VoiceSpec
 from pipeline.paths import inside_root, require_inside
 
@@ -364,8 +364,9 @@ def adopt_takes(plan: LocalePlan, takes_dir: Path) -> tuple[str, ...]:
 
 
 def read_audio(path: Path) -> Audio:
-    """A take or recording as mono float32. WAV and FLAC are read as they are; MP3, M4A and
-    OGG are decoded by ffmpeg at :data:`DECODE_RATE`."""
+    """A take or recording as mono float32. WAV and FLAC are read as they are; MP3, M4A, OGG
+    and the rest are read through pydub (:func:`pipeline.sound.read_sound`) at
+    :data:`DECODE_RATE`."""
     path = Path(path)
     if path.suffix.lower() in NATIVE_SUFFIXES:
         try:
@@ -373,24 +374,12 @@ def read_audio(path: Path) -> Audio:
         except (RuntimeError, sf.LibsndfileError) as exc:
             raise TakeError(f"{path}: cannot read audio: {exc}") from exc
         return Audio(samples.mean(axis=1).astype(np.float32), int(rate))
-    return _decode_with_ffmpeg(path)
+    from pipeline.sound import SoundError, read_sound
 
-
-def _decode_with_ffmpeg(path: Path) -> Audio:
-    from pipeline.ffmpeg import decode_file
-
-    if not path.is_file():
-        raise TakeError(f"{path}: no such file")
     try:
-        samples = decode_file(path, DECODE_RATE)
-    except ProcessError as exc:
-        raise ProcessError(
-            f"{path}: ffmpeg could not decode it",
-            command=exc.command,
-            returncode=exc.returncode,
-            stderr=exc.stderr,
-        ) from None
-    return Audio(samples, DECODE_RATE)
+        return Audio(read_sound(path, DECODE_RATE), DECODE_RATE)
+    except SoundError as exc:
+        raise TakeError(f"{path}: {exc}") from None
 
 
 def write_audio(path: Path, samples: np.ndarray, rate: int) -> Path:

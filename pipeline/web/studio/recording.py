@@ -35,7 +35,7 @@ from django.utils import timezone
 from pipeline.atomic import atomic_path, write_text_atomic
 from pipeline.errors import PipelineError
 from pipeline.ffmpeg import run_ffmpeg
-from pipeline.model import LocalePlan, Silence, SpeechSegment
+from pipeline.model import Bell, LocalePlan, Silence, SpeechSegment
 from pipeline.takes.store import (
     TakesStatus,
     ensure_takes_profile,
@@ -145,10 +145,12 @@ class SegmentView:
     note: str  # why it is stale or marked for a retake
 
 
-def pause_cue(silence: Silence | None) -> str:
+def pause_cue(silence: Silence | Bell | None) -> str:
     if silence is None:
         return ""
     seconds = f"{silence.seconds:g} s"
+    if isinstance(silence, Bell):
+        return f"Bell, {seconds}"
     return {
         "pause": f"Pause, {seconds}",
         "paragraph": f"New paragraph, {seconds}",
@@ -170,7 +172,7 @@ def segment_views(plan: LocalePlan, role: str) -> tuple[list[SegmentView], Takes
         if not isinstance(item, SpeechSegment):
             continue
         following = items[k + 1] if k + 1 < len(items) else None
-        after = following if isinstance(following, Silence) else None
+        after = following if isinstance(following, Silence | Bell) else None
         entry = states[item.id]
         said = reading_text(item)
         condition: str = entry.condition
