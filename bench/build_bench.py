@@ -125,6 +125,13 @@ def main() -> None:
         paths = find_scripts([project / "scripts_src"])
 
         cold, cold_s, cold_cpu = timed(lambda: build(paths, options))
+        # The workers' peak (with --jobs the tracks render in them), or this process's.
+        build_mb = (
+            resource.getrusage(
+                resource.RUSAGE_CHILDREN if args.jobs > 1 else resource.RUSAGE_SELF
+            ).ru_maxrss
+            / 1024
+        )
         audio_s = sum(r.duration for r in cold)
         raw_s, sentences = raw_engine_seconds(project, args.voice)
         mp3s = [project / "out" / r.job.slug / r.files["mp3"] for r in cold]
@@ -132,15 +139,6 @@ def main() -> None:
         _, again_s, _ = timed(lambda: build(paths, options))
         edited = edit_one_sentence(project)
         edit, edit_s, edit_cpu = timed(lambda: build(paths, options))
-        # With --jobs, tracks render in worker processes: report the larger of the two.
-        peak_mb = (
-            max(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-            )
-            / 1024
-        )
-
         print(f"tracks: {len(cold)}  sentences: {sentences}  audio: {audio_s / 60:.1f} min")
         for r in cold:
             stem = f"{r.job.slug}.{r.job.locale}.json"
@@ -166,7 +164,7 @@ def main() -> None:
             f"  {edit_s / cold_s:.1%} of the cold build's wall time, "
             f"{edit_cpu / cold_cpu:.1%} of its CPU  (at most 10 %)"
         )
-        print(f"peak RSS (one process):   {peak_mb:8.0f} MB")
+        print(f"peak RSS of the build:    {build_mb:8.0f} MB (a worker's, with --jobs)")
         print(f"audio per wall second:    {audio_s / cold_s:8.1f} s/s (cold)")
 
 

@@ -27,6 +27,7 @@ from pipeline.cache import SentenceCache
 from pipeline.check import VoiceProfiles, same_slug_errors, voice_errors
 from pipeline.engines.base import Engine, load_engine
 from pipeline.errors import OptionError, ScriptError
+from pipeline.images import image_type
 from pipeline.locales import canonical_locale
 from pipeline.manifest import Filled, Manifest, Mastering
 from pipeline.mastering import write_mastered_mp3
@@ -43,7 +44,7 @@ from pipeline.model import (
     TrackTimes,
 )
 from pipeline.outputs import outputs_intact, record_outputs, remove_stale_temporaries
-from pipeline.parse import image_type, load_script
+from pipeline.parse import load_script
 from pipeline.paths import require_inside
 from pipeline.pdf import write_pdf
 from pipeline.plan import plan_locale

@@ -48,6 +48,7 @@ from mutagen.id3 import (
 from pipeline.atomic import atomic_path
 from pipeline.errors import EncodeError
 from pipeline.ffmpeg import ffmpeg_exe, start_ffmpeg
+from pipeline.images import image_type
 from pipeline.model import SAMPLE_RATE, Chapter, TrackTags
 from pipeline.mp3header import GaplessInfo, gapless_info, order_chapter_frames, set_gapless_padding
 
@@ -175,7 +176,9 @@ def write_tags(
     if tags.comment:
         id3.add(COMM(encoding=Encoding.UTF8, lang=language, desc="", text=[tags.comment]))
     if tags.cover:
-        mime = tags.cover_mime or image_mime(tags.cover)
+        mime = tags.cover_mime or image_type(tags.cover)
+        if mime is None:
+            raise EncodeError("the cover is neither a PNG nor a JPEG image")
         id3.add(
             APIC(
                 encoding=Encoding.UTF8,
@@ -234,14 +237,6 @@ def id3_language(locale: str) -> str:
         log.warning("no ISO 639-2 code known for %s; tagging the language as undetermined", locale)
         return "und"
     return code
-
-
-def image_mime(data: bytes) -> str:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    raise EncodeError("the cover is neither a PNG nor a JPEG image")
 
 
 # --------------------------------------------------------------------------- internals

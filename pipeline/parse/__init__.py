@@ -19,6 +19,7 @@ The parser follows the file's own seams, one module each:
 
 from __future__ import annotations
 
+from pipeline.images import JPEG_SIGNATURE, PNG_SIGNATURE, image_type
 from pipeline.parse.emphasis import MAX_EMPHASIS_DEPTH
 from pipeline.parse.frontmatter import (
     BED_DUCK_RANGE,
@@ -34,14 +35,11 @@ from pipeline.parse.frontmatter import (
 from pipeline.parse.inline import BREAK_STRENGTHS, MAX_PAUSE, Where
 from pipeline.parse.load import (
     ABOUT_SUFFIX,
-    JPEG_SIGNATURE,
-    PNG_SIGNATURE,
     SCRIPT_OUTSIDE_ROOT,
     about_file,
     bed_file,
     bell_file,
     cover_problems,
-    image_type,
     is_script_name,
     load_script,
     sound_seconds,

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path, PurePath
 
 from pipeline.errors import ScriptError, SourceError
+from pipeline.images import PNG_SIGNATURE, image_type
 from pipeline.lexicon import display_path, load_lexicon
 from pipeline.model import Script
 from pipeline.parse.frontmatter import DEFAULTS
@@ -125,19 +126,6 @@ def cover_problems(cover: str, script_dir: Path, root: Path) -> list[str]:
     if image_type(head) is None:
         return [f"cover image {cover} is not a JPEG or PNG file (its first bytes are neither's)"]
     return []
-
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SIGNATURE = b"\xff\xd8\xff"
-
-
-def image_type(data: bytes) -> str | None:
-    """The MIME type of a JPEG or PNG image from its first bytes; None for anything else."""
-    if data.startswith(PNG_SIGNATURE):
-        return "image/png"
-    if data.startswith(JPEG_SIGNATURE):
-        return "image/jpeg"
-    return None
 
 
 def is_script_name(path: PurePath) -> bool:
