@@ -443,8 +443,15 @@ def sentence_starts(text: str, language: str = "en") -> tuple[int, ...]:
     return _sentence_starts(text, language)
 
 
+#: Characters after which the segmenter may end a sentence. Text with none of them before
+#: its last character is one sentence, and the segmenter (a few ms a call) is not asked.
+_SENTENCE_ENDS = re.compile(r"[.!?\u2026\n\r]")
+
+
 @lru_cache(maxsize=8192)
 def _sentence_starts(text: str, language: str) -> tuple[int, ...]:
+    if not _SENTENCE_ENDS.search(text.rstrip()[:-1]):
+        return (0,)
     starts = [0]
     cursor = 0
     for sentence in _segmenter(language).segment(text):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.model import Emphasis, Silence, SpeechSegment, Text
 from pipeline.plan import plan_locale, plan_script
@@ -187,3 +189,18 @@ def test_plan_script_plans_every_locale_in_order(parse):
 def test_planning_is_pure(parse):
     script = parse("A. [pause] B.\n\n# C\nD.\n")
     assert plan_locale(script, "en-GB") == plan_locale(script, "en-GB")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from("abcdefghij KLMNOP,;:'\"()-\u2014\u2019xyz"), min_size=1),
+    last=st.sampled_from(["", ".", "!", "?", "\u2026"]),
+)
+def test_text_with_no_sentence_end_inside_is_one_sentence_as_the_segmenter_has_it(text, last):
+    # Such text skips the segmenter; asked, the segmenter finds one sentence in it too.
+    from pipeline.plan import _segmenter, sentence_starts
+
+    whole = text + last
+    found = [s for s in _segmenter("en").segment(whole) if s.strip()]
+    assert sentence_starts(whole) == (0,)
+    assert len(found) <= 1
