@@ -56,6 +56,7 @@ def test_the_example_script_shows_every_kind_of_markup(tmp_path: Path) -> None:
         "**a little longer**",
         "\\[",
         "techniques:",
+        "[bell]",
     ):
         assert markup in text, markup
 
