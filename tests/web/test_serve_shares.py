@@ -161,6 +161,18 @@ def test_a_failed_email_is_shown_and_can_be_sent_again(
     assert kinds == [Event.CREATED, Event.EMAIL_FAILED, Event.EMAILED, Event.OPENED]
 
 
+def test_a_signed_in_therapist_on_a_share_page_is_offered_no_sign_out_that_would_fail(
+    signed_in, django_capture_on_commit_callbacks
+) -> None:
+    # A share's page sends no referrer, so the browser would post a sign-out from there with
+    # an unknown origin, and the CSRF check must refuse it: the page links to Sent instead.
+    _, token = send(signed_in, django_capture_on_commit_callbacks)
+    html = signed_in.get(f"/s/{token}/").content.decode()
+    assert '<a href="/sent/">Sent</a>' in html
+    assert "Sign out" not in html
+    assert "Sign out" in signed_in.get("/sent/").content.decode()
+
+
 def test_the_client_page_names_the_exercise_and_language_and_needs_no_script(
     signed_in, django_capture_on_commit_callbacks
 ) -> None:
