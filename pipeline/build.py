@@ -31,7 +31,7 @@ from pipeline.images import image_type
 from pipeline.locales import canonical_locale
 from pipeline.manifest import Filled, Manifest, Mastering
 from pipeline.mastering import write_mastered_mp3
-from pipeline.mix import file_digest, load_sounds, mix, sound_files, stem_names, write_stems
+from pipeline.mix import load_sounds, mix, sound_files, stem_names, write_stems
 from pipeline.model import (
     SAMPLE_RATE,
     LocalePlan,
@@ -45,7 +45,7 @@ from pipeline.model import (
 )
 from pipeline.outputs import outputs_intact, record_outputs, remove_stale_temporaries
 from pipeline.parse import load_script
-from pipeline.paths import require_inside
+from pipeline.paths import file_digest, require_inside
 from pipeline.pdf import write_pdf
 from pipeline.plan import plan_locale
 from pipeline.publish import track_manifest, write_vtt

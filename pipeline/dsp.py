@@ -6,8 +6,10 @@ from math import gcd
 
 import numpy as np
 
+from pipeline.model import SAMPLE_RATE
 
-def seconds_to_samples(seconds: float, sample_rate: int) -> int:
+
+def seconds_to_samples(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
     """The length in whole samples closest to ``seconds``."""
     return int(round(seconds * sample_rate))
 

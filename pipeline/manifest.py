@@ -20,6 +20,11 @@ from pipeline.model import Loudness
 MANIFEST_FORMAT = 1
 
 
+def manifest_json(data: dict[str, Any]) -> str:
+    """A manifest's dict as the file holds it."""
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 @dataclass(frozen=True)
 class MasterHint:
     """Where the last master of a track landed, as offsets that survive a change of target:
@@ -139,7 +144,7 @@ class Manifest:
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        return manifest_json(self.to_dict())
 
     def write(self, path: Path | str) -> None:
         write_text_atomic(path, self.to_json())

@@ -18,7 +18,6 @@ everything else as it is read, which keeps an hour-long track within a small mem
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ import numpy as np
 
 from pipeline.dsp import seconds_to_samples
 from pipeline.model import (
-    SAMPLE_RATE,
     Bell,
     LocalePlan,
     Script,
@@ -68,14 +66,6 @@ def sound_files(plan: LocalePlan, root: Path) -> dict[str, Path]:
     if meta.bed:
         found["bed"] = sound_path(plan.script, root, meta.bed)
     return found
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_sounds(plan: LocalePlan, root: Path) -> Sounds:
@@ -152,8 +142,8 @@ def mix(voice: TrackAudio, timeline: Timeline, plan: LocalePlan, sounds: Sounds)
         gain_db=gain_db,
         duck_db=meta.bed_duck,
         speech=speech,
-        fade_in=seconds_to_samples(meta.lead_in, SAMPLE_RATE),
-        fade_out=seconds_to_samples(meta.tail, SAMPLE_RATE),
+        fade_in=seconds_to_samples(meta.lead_in),
+        fade_out=seconds_to_samples(meta.tail),
     )
     return MixedTrack(voice, bed)
 

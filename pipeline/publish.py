@@ -7,14 +7,13 @@ their boundary exactly and the manifest's segments tile the track without gaps.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipeline.atomic import write_text_atomic
-from pipeline.manifest import Manifest
+from pipeline.manifest import Manifest, manifest_json
 from pipeline.model import (
     Bell,
     LocalePlan,
@@ -116,10 +115,6 @@ def manifest(
     define (it may not replace a defined one)."""
     built = track_manifest(plan, timeline, voice, loudness, files, script_path)
     return replace(built, extra=dict(extra or {})).to_dict()
-
-
-def manifest_json(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_manifest(

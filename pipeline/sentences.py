@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.dsp import resample
-from pipeline.dsp import seconds_to_samples as _samples
+from pipeline.dsp import resample, seconds_to_samples
 from pipeline.model import SAMPLE_RATE, Audio, RenderedSegment
 
 log = logging.getLogger(__name__)
@@ -83,11 +82,6 @@ def prepare_sentence(audio: Audio, gain_db: float = 0.0) -> np.ndarray:
     return trimmed
 
 
-def seconds_to_samples(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
-    """The length in whole samples closest to ``seconds`` (at the master rate by default)."""
-    return _samples(seconds, sample_rate)
-
-
 def join_sentences(
     segment_id: str,
     parts: Sequence[np.ndarray],
@@ -96,7 +90,7 @@ def join_sentences(
 ) -> RenderedSegment:
     """Prepared sentences of one segment -> the segment's audio, with exactly
     ``sentence_pause_s`` (rounded to the sample) between two sentences."""
-    pause = _samples(sentence_pause_s, sample_rate)
+    pause = seconds_to_samples(sentence_pause_s, sample_rate)
     total = sum(len(p) for p in parts) + pause * max(len(parts) - 1, 0)
     audio = np.zeros(total, dtype=np.float32)
     spans = []

@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pipeline.cache import SentenceCache, sentence_key
+from pipeline.dsp import seconds_to_samples
 from pipeline.engines.base import Engine
 from pipeline.model import SAMPLE_RATE, Audio, LocalePlan, RenderedSegment, SpeechSegment
-from pipeline.sentences import prepare_sentence, seconds_to_samples
+from pipeline.sentences import prepare_sentence
 from pipeline.spool import Spool, Spooled
 
 log = logging.getLogger(__name__)

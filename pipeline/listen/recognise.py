@@ -17,7 +17,6 @@ when a model is loaded.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -294,14 +293,6 @@ class Recogniser:
         ]
         Recogniser.transcriptions += 1
         return tuple(words)
-
-
-def file_digest(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def words_to_json(words: Sequence[HeardWord]) -> list[list[Any]]:

@@ -36,7 +36,6 @@ from pipeline.listen.recognise import (
     HeardWord,
     Recogniser,
     RecognitionModel,
-    file_digest,
     find_model,
     require_faster_whisper,
     words_from_json,
@@ -44,6 +43,7 @@ from pipeline.listen.recognise import (
 )
 from pipeline.listen.suggest import Suggestion, lexicon_entries, suggest
 from pipeline.model import Lexicon, Script
+from pipeline.paths import file_digest
 from pipeline.plan import plan_locale
 
 log = logging.getLogger(__name__)
