@@ -40,15 +40,7 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
     exists, empty, when the block starts.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{final.stem}.{os.getpid()}.", suffix=f".tmp{final.suffix}", dir=final.parent
-    )
-    temp = Path(name)
-    try:
-        if fcntl is not None:
-            # Held until the file is renamed or removed: it marks the file as being written.
-            fcntl.flock(fd, fcntl.LOCK_EX)
+    with _locked_temporary(final) as temp:
         try:
             yield temp
             # mkstemp makes the file private; outputs get the permissions of a normal new file.
@@ -59,9 +51,36 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 temp.unlink()
             raise
+    _fsync_directory(final.parent)
+
+
+@contextlib.contextmanager
+def scratch_path(near: Path | str) -> Iterator[Path]:
+    """Yield a temporary file named after ``near`` and beside it, removed when the block
+    ends: for intermediate files. It is named and locked like :func:`atomic_path`'s, so a
+    later build removes it if this process is killed while it exists."""
+    with _locked_temporary(Path(near)) as temp:
+        try:
+            yield temp
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+
+@contextlib.contextmanager
+def _locked_temporary(final: Path) -> Iterator[Path]:
+    """A new, empty, hidden temporary file next to ``final``, locked while the block runs."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{final.stem}.{os.getpid()}.", suffix=f".tmp{final.suffix}", dir=final.parent
+    )
+    try:
+        if fcntl is not None:
+            # Held until the file is renamed or removed: it marks the file as being written.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield Path(name)
     finally:
         os.close(fd)
-    _fsync_directory(final.parent)
 
 
 def is_stale_temporary(path: Path) -> bool:

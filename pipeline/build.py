@@ -30,7 +30,7 @@ from pipeline.errors import OptionError, ScriptError
 from pipeline.images import image_type
 from pipeline.locales import canonical_locale
 from pipeline.manifest import Filled, Manifest, Mastering
-from pipeline.mastering import write_mastered_mp3
+from pipeline.mastering import PreviousMp3, write_mastered_mp3
 from pipeline.mix import load_sounds, mix, sound_files, stem_names, write_stems
 from pipeline.model import (
     SAMPLE_RATE,
@@ -47,6 +47,7 @@ from pipeline.outputs import outputs_intact, record_outputs, remove_stale_tempor
 from pipeline.parse import load_script
 from pipeline.paths import file_digest, require_inside
 from pipeline.pdf import write_pdf
+from pipeline.pieces import PieceMap
 from pipeline.plan import plan_locale
 from pipeline.publish import track_manifest, write_vtt
 from pipeline.spool import Spool
@@ -78,6 +79,11 @@ class BuildOptions:
     @property
     def sentence_cache_dir(self) -> Path:
         return self.cache_dir or self.out_dir / ".cache" / "sentences"
+
+    @property
+    def pieces_dir(self) -> Path:
+        """Where each track's piece map is kept (it describes a file in ``out_dir``)."""
+        return self.out_dir / ".cache" / "pieces"
 
 
 @dataclass(frozen=True)
@@ -402,6 +408,9 @@ def build_track(
         if options.stems:
             write_stems(track, out, stem)
         hint = previous.mastering.hint if previous and previous.mastering else None
+        # The last build's pieces: what has not changed keeps its frames.
+        pieces_path = options.pieces_dir / f"{stem}.json"
+        piece_map = None if options.force else PieceMap.read(pieces_path)
         encoded = write_mastered_mp3(
             track,
             SAMPLE_RATE,
@@ -410,7 +419,12 @@ def build_track(
             timeline.chapters,
             target_lufs=script.meta.loudness,
             hint=hint,
+            previous=PreviousMp3(out / files["mp3"], piece_map) if piece_map else None,
         )
+        if encoded.pieces is not None:
+            encoded.pieces.write(pieces_path)
+        else:
+            pieces_path.unlink(missing_ok=True)
     write_vtt(timeline, out / files["vtt"])
     write_pdf(plan, measured_times(timeline), out / files["pdf"])
     manifest = track_manifest(

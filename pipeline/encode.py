@@ -8,7 +8,8 @@ renamed into place, so no reader ever sees an untagged or half-written file.
 
 :func:`encode_mp3` encodes samples in memory; :func:`encode_blocks` and :func:`finish_mp3`
 encode a stream of blocks and tag the result (:mod:`pipeline.mastering` feeds them the
-master as it is made).
+master as it is made). :func:`encode_frames` and :func:`add_header_frame` do the same for a
+track laid out as pieces (:mod:`pipeline.pieces`).
 
 The MP3's own headers (gapless length, chapter frame order) are read and patched by
 :mod:`pipeline.mp3header`.
@@ -17,9 +18,11 @@ The MP3's own headers (gapless length, chapter frame order) are read and patched
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -47,10 +50,17 @@ from mutagen.id3 import (
 
 from pipeline.atomic import atomic_path
 from pipeline.errors import EncodeError
-from pipeline.ffmpeg import ffmpeg_exe, start_ffmpeg
+from pipeline.ffmpeg import ffmpeg_exe, run_ffmpeg, start_ffmpeg
 from pipeline.images import image_type
 from pipeline.model import SAMPLE_RATE, Chapter, TrackTags
-from pipeline.mp3header import GaplessInfo, gapless_info, order_chapter_frames, set_gapless_padding
+from pipeline.mp3frames import FRAME_SAMPLES, split_frames
+from pipeline.mp3header import (
+    GaplessInfo,
+    audio_start,
+    gapless_info,
+    order_chapter_frames,
+    set_gapless_padding,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +140,70 @@ def encode_blocks(
     _run_encoder(feed, sr, output, bitrate)
 
 
-def encoder_command(sr: int, output: Path, bitrate: str = "96k") -> list[str]:
+def encode_frames(
+    blocks: Iterable[np.ndarray], sr: int, output: Path, bitrate: str = "96k"
+) -> None:
+    """Encode as :func:`encode_blocks` does, but to bare frames: no LAME/Info header frame
+    (for frames that will be laid out with others, see :mod:`pipeline.pieces`)."""
+
+    def feed(write: Callable[[np.ndarray], None]) -> None:
+        for block in blocks:
+            write(block)
+
+    _run_encoder(feed, sr, output, bitrate, header=False)
+
+
+def add_header_frame(frames: Path, output: Path) -> None:
+    """Write the bare MP3 frames in ``frames`` to ``output`` behind a LAME/Info header
+    frame: ffmpeg's muxer counts the frames, indexes them for seeking and checksums them.
+    The header gives no encoder delay (ffmpeg cannot know it for copied frames):
+    :func:`finish_mp3` writes it."""
+    run_ffmpeg(
+        [
+            "-v",
+            "error",
+            "-f",
+            "mp3",
+            "-i",
+            str(frames),
+            "-c:a",
+            "copy",
+            "-write_xing",
+            "1",
+            "-id3v2_version",
+            "0",
+            "-write_id3v1",
+            "0",
+            "-map_metadata",
+            "-1",
+            "-f",
+            "mp3",
+            "-y",
+            str(output),
+        ]
+    )
+
+
+@functools.cache
+def encoder_frame_format(bitrate: str = "96k") -> tuple[bytes, int]:
+    """A frame as the encoder writes it at ``bitrate`` (frames of silence copy its header)
+    and the encoder's delay in samples, as the encoder's own header gives it. Found once
+    per process, by encoding a few frames of silence."""
+    with tempfile.TemporaryDirectory(prefix="voicetrack-") as folder:
+        probe = Path(folder) / "probe.mp3"
+        encode_blocks([np.zeros(4 * FRAME_SAMPLES, dtype=np.float32)], SAMPLE_RATE, probe, bitrate)
+        info = gapless_info(probe)
+        data = probe.read_bytes()
+    if info is None:
+        raise EncodeError("the encoder wrote no LAME/Info header")
+    frames = split_frames(data[audio_start(data[:10]) :])
+    return frames[1], info.encoder_delay
+
+
+def encoder_command(sr: int, output: Path, bitrate: str = "96k", header: bool = True) -> list[str]:
     """The ffmpeg command that reads raw float32 mono PCM at ``sr`` on stdin and writes
-    an untagged 44.1 kHz mono CBR MP3 with a LAME/Info header to ``output``."""
+    an untagged 44.1 kHz mono CBR MP3 to ``output``, with a LAME/Info header frame unless
+    ``header`` is False."""
     source = ffmpeg.input("pipe:0", format="f32le", ac=1, ar=sr)
     sink = source.output(
         str(output),
@@ -142,7 +213,7 @@ def encoder_command(sr: int, output: Path, bitrate: str = "96k") -> list[str]:
         ac=1,
         ar=SAMPLE_RATE,
         compression_level=LAME_QUALITY,
-        write_xing=1,  # the header that carries encoder delay and padding
+        write_xing=int(header),  # the header that carries encoder delay and padding
         id3v2_version=0,  # tags are written by write_tags
         write_id3v1=0,
         map_metadata=-1,
@@ -243,12 +314,19 @@ def id3_language(locale: str) -> str:
 
 
 def finish_mp3(
-    temp: Path, path: Path, tags: TrackTags, chapters: Sequence[Chapter], count: int, sr: int
+    temp: Path,
+    path: Path,
+    tags: TrackTags,
+    chapters: Sequence[Chapter],
+    count: int,
+    sr: int,
+    encoder_delay: int | None = None,
 ) -> EncodeReport:
     """Correct the gapless length of the encoded temporary file ``temp`` (to become
-    ``path``), tag it, and check it; ``count`` samples at ``sr`` went in."""
+    ``path``), tag it, and check it; ``count`` samples at ``sr`` went in. ``encoder_delay``
+    is written into the header when given (for a header that does not know it)."""
     expected = round(count * SAMPLE_RATE / sr)
-    set_gapless_padding(temp, expected)
+    set_gapless_padding(temp, expected, encoder_delay)
     try:
         write_tags(temp, tags, chapters, sr, count)
     except Exception as exc:  # mutagen raises its own errors and OSError
@@ -262,11 +340,17 @@ def finish_mp3(
 
 
 def _run_encoder(
-    feed: Callable[[Callable[[np.ndarray], None]], None], sr: int, output: Path, bitrate: str
+    feed: Callable[[Callable[[np.ndarray], None]], None],
+    sr: int,
+    output: Path,
+    bitrate: str,
+    header: bool = True,
 ) -> None:
     """Run the encoder, with ``feed`` writing the samples to its input a block at a time."""
     running = start_ffmpeg(
-        encoder_command(sr, output, bitrate), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+        encoder_command(sr, output, bitrate, header),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
     )
     process = running.process
     assert process.stdin is not None

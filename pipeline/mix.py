@@ -121,6 +121,9 @@ class MixedTrack(TrackAudio):
     def is_silent(self, start: int, stop: int) -> bool:
         return stop <= start or start >= self.length or stop <= 0
 
+    def spans(self) -> list[tuple[int, int]]:
+        return [(0, self.length)] if self.length else []
+
     def bed_blocks(self, size: int) -> Iterator[np.ndarray]:
         for start in range(0, self.length, size):
             yield self.bed.read(start, min(start + size, self.length))

@@ -401,6 +401,17 @@ class TrackAudio:
         following = index + 1
         return following >= len(self._starts) or self._starts[following] >= stop
 
+    def spans(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` of every stretch that may sound, in order; the rest of the track
+        is certainly silent (as :meth:`is_silent` says)."""
+        placed = zip(self._starts, self._segments, strict=True)
+        return [(start, start + len(audio)) for start, audio in placed]
+
+    def window(self, start: int, stop: int) -> TrackAudio:
+        """Samples ``start`` to ``stop`` as a track of their own (not copied): silent
+        outside them, even where this track is not."""
+        return _Window(self, start, stop)
+
     def blocks(self, size: int) -> Iterator[np.ndarray]:
         """The whole track in consecutive blocks of ``size`` samples (the last may be shorter)."""
         for start in range(0, self.length, size):
@@ -409,6 +420,38 @@ class TrackAudio:
     def to_array(self) -> np.ndarray:
         """The whole track as one float32 array (for tests and short tracks)."""
         return self.read(0, self.length)
+
+
+class _Window(TrackAudio):
+    """A stretch of another track, as :meth:`TrackAudio.window` gives it."""
+
+    def __init__(self, track: TrackAudio, start: int, stop: int) -> None:
+        self._track = track
+        self._offset = int(start)
+        self._length = max(int(stop) - int(start), 0)
+        self._sample_rate = track.sample_rate
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        lo, hi = max(start, 0), min(stop, self._length)
+        if lo >= hi:
+            return np.zeros(max(stop - start, 0), dtype=np.float32)
+        inside = self._track.read(self._offset + lo, self._offset + hi)
+        if lo == start and hi == stop:
+            return inside
+        out = np.zeros(stop - start, dtype=np.float32)
+        out[lo - start : hi - start] = inside
+        return out
+
+    def is_silent(self, start: int, stop: int) -> bool:
+        lo, hi = max(start, 0), min(stop, self._length)
+        return lo >= hi or self._track.is_silent(self._offset + lo, self._offset + hi)
+
+    def spans(self) -> list[tuple[int, int]]:
+        return [
+            (max(a - self._offset, 0), min(b - self._offset, self._length))
+            for a, b in self._track.spans()
+            if a < self._offset + self._length and b > self._offset
+        ]
 
 
 def _one_dimensional(audio: np.ndarray | Spooled) -> np.ndarray | Spooled:

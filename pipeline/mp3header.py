@@ -41,9 +41,11 @@ def gapless_info(path: Path | str) -> GaplessInfo | None:
     return found[0] if found else None
 
 
-def set_gapless_padding(path: Path | str, samples: int) -> bool:
+def set_gapless_padding(path: Path | str, samples: int, encoder_delay: int | None = None) -> bool:
     """Rewrite the padding in the LAME/Info header of ``path`` so that a gapless decoder
-    plays exactly ``samples`` samples; True when the header was changed.
+    plays exactly ``samples`` samples; True when the header was changed. ``encoder_delay``
+    replaces the delay the header gives (a header written for frames copied from
+    elsewhere gives none).
 
     ffmpeg's muxer records at most one frame of trailing padding (plus the decoder's
     delay), so when the encoder flushed a frame of padding more, players would hold a
@@ -60,10 +62,13 @@ def set_gapless_padding(path: Path | str, samples: int) -> bool:
         info, fields_at, crc_at = found
         if int.from_bytes(frame[crc_at : crc_at + 2], "big") != _tag_crc(frame, crc_at):
             return False
-        padding = info.frames * info.samples_per_frame - info.encoder_delay - samples
-        if padding == info.padding or not 0 <= padding < 1 << 12:
+        delay = info.encoder_delay if encoder_delay is None else encoder_delay
+        padding = info.frames * info.samples_per_frame - delay - samples
+        if (delay, padding) == (info.encoder_delay, info.padding):
             return False
-        frame[fields_at : fields_at + 3] = ((info.encoder_delay << 12) | padding).to_bytes(3, "big")
+        if not (0 <= padding < 1 << 12 and 0 <= delay < 1 << 12):
+            return False
+        frame[fields_at : fields_at + 3] = ((delay << 12) | padding).to_bytes(3, "big")
         frame[crc_at : crc_at + 2] = _tag_crc(frame, crc_at).to_bytes(2, "big")
         stream.seek(offset)
         stream.write(frame[: crc_at + 2])
@@ -82,7 +87,12 @@ _TAG_CRC_SPAN = 190
 def _audio_offset(stream: IO[bytes]) -> int:
     """Where the audio starts: after an ID3v2 tag, if the file begins with one."""
     stream.seek(0)
-    head = stream.read(10)
+    return audio_start(stream.read(10))
+
+
+def audio_start(head: bytes) -> int:
+    """Where the audio of a file that begins with ``head`` (10 bytes or more) starts: after
+    its ID3v2 tag, if it begins with one."""
     if head[:3] != b"ID3" or len(head) < 10:
         return 0
     # The tag size is four 7-bit bytes ("syncsafe"), after a 10-byte header.

@@ -218,16 +218,29 @@ def test_a_rebuild_starts_mastering_where_the_last_build_landed(project: Path) -
     script.write_text(SCRIPT.replace("Notice the air.", "Notice the cool air."), encoding="utf-8")
     run(project, locales=("en-GB",))
     edited = manifest(project, "en-GB")
-    assert (edited["mastering"]["gain_passes"], edited["mastering"]["encodes"]) == (1, 1)
+    # The last gain still lands on target: no search at all, and one encode.
+    assert (edited["mastering"]["gain_passes"], edited["mastering"]["encodes"]) == (0, 1)
     assert edited["loudness"]["integrated_lufs"] == pytest.approx(-16.0, abs=0.3)
 
-    # The next build reads the hint: a wrong one costs it passes to find the gain again,
-    # unless --force, which starts from scratch.
+    # Without the last build's piece map, the search starts from the manifest's hint and
+    # takes one pass.
+    pieces = project / "out/.cache/pieces/wind-down.en-GB.json"
+    assert pieces.is_file()
+    pieces.unlink()
+    script.write_text(SCRIPT.replace("Notice the air.", "Notice the warm air."), encoding="utf-8")
+    run(project, locales=("en-GB",))
+    hinted = manifest(project, "en-GB")
+    assert (hinted["mastering"]["gain_passes"], hinted["mastering"]["encodes"]) == (1, 1)
+    assert hinted["loudness"]["integrated_lufs"] == pytest.approx(-16.0, abs=0.3)
+
+    # A wrong hint costs the search passes to find the gain again, unless --force, which
+    # starts from scratch.
     path = project / "out/wind-down/wind-down.en-GB.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     data["mastering"]["makeup_db"] = 4.0
     data["build_key"] = "changed"
     path.write_text(json.dumps(data), encoding="utf-8")
+    pieces.unlink()
     run(project, locales=("en-GB",))
     assert manifest(project, "en-GB")["mastering"]["gain_passes"] > 1
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -284,7 +297,7 @@ def test_failure_mid_encode_keeps_the_previous_outputs(
 
     real = pipeline.encode._run_encoder
 
-    def half_written(feed, sr, output, bitrate):
+    def half_written(feed, sr, output, bitrate, header=True):
         def first_block_only(write):
             sent = []
 
@@ -296,7 +309,7 @@ def test_failure_mid_encode_keeps_the_previous_outputs(
             feed(write_once)
             assert sent  # something really was written
 
-        real(first_block_only, sr, output, bitrate)
+        real(first_block_only, sr, output, bitrate, header)
         raise EncodeError("simulated encoder crash", ["ffmpeg", "-i", "-"], 1, "boom")
 
     monkeypatch.setattr(pipeline.encode, "_run_encoder", half_written)
