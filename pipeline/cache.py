@@ -134,4 +134,6 @@ class SentenceCache:
 def quantize16(samples: np.ndarray) -> np.ndarray:
     """Round to the 16-bit grid exactly as a PCM_16 write and read-back would."""
     ints = np.clip(np.round(samples * 32768.0), -32768, 32767)
-    return (ints / 32768.0).astype(np.float32)
+    # + 0.0 turns the -0.0 that rounding leaves into the 0.0 a read-back gives: the same
+    # bytes, not only the same values.
+    return (ints / 32768.0 + 0.0).astype(np.float32)

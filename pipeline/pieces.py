@@ -103,7 +103,9 @@ def piece_key(track: TrackAudio, piece: Piece, settings: str) -> str:
     track and ``settings`` (the gain, the ceiling and the encoder's settings)."""
     digest = hashlib.sha256(f"{PIECES_FORMAT}|{settings}|{piece.count}|".encode())
     for start in range(piece.start, piece.stop, _READ):
-        digest.update(track.read(start, min(start + _READ, piece.stop)).data)
+        samples = track.read(start, min(start + _READ, piece.stop))
+        samples += 0.0  # -0.0 and 0.0 master alike: hashed alike
+        digest.update(samples.data)
     return digest.hexdigest()
 
 

@@ -160,7 +160,7 @@ def test_a_render_failure_exits_1_with_the_command_and_its_stderr(
 ) -> None:
     import pipeline.encode
 
-    def failing(samples, sr, output, bitrate):
+    def failing(samples, sr, output, bitrate, header=True):
         raise EncodeError(
             "ffmpeg could not encode the track",
             ["ffmpeg", "-f", "f32le", "-i", "-", str(output)],
