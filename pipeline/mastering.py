@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,20 +33,32 @@ from pipeline.encode import (
     finish_mp3,
 )
 from pipeline.errors import EncodeError
+from pipeline.ffmpeg import decoded_blocks
 from pipeline.manifest import MasterHint
 from pipeline.master import (
     MasteredTrack,
     MasterGain,
     MasterReport,
+    StretchLoudness,
+    StretchMeter,
     TrackAnalysis,
     analyse,
     as_track,
     ceiling_for,
     find_gain,
     measure_file,
+    track_loudness,
 )
 from pipeline.model import Chapter, Loudness, TrackAudio, TrackTags
-from pipeline.mp3frames import FrameError, frame_offsets, mapped, silent_frames, stands_alone
+from pipeline.mp3frames import (
+    DECODER_DELAY,
+    FRAME_SAMPLES,
+    FrameError,
+    frame_offsets,
+    mapped,
+    silent_frames,
+    stands_alone,
+)
 from pipeline.mp3header import set_gapless_padding
 from pipeline.paths import file_digest
 from pipeline.pieces import (
@@ -168,7 +180,7 @@ def write_mastered_mp3(
                 gain = find_gain(analysis, aim_lufs, ceiling_db, makeup_db)
             written = _write_pieces(track, gain, layout, stored, encoder, path, temp, bitrate)
             master_report = written.report
-            loudness = measure_file(temp)
+            loudness = written.loudness
             loudness_error = target_lufs - loudness.integrated_lufs
             peak_excess = loudness.true_peak_dbtp - true_peak_limit
             on_target = abs(loudness_error) <= ENCODED_TOLERANCE_LU and peak_excess <= 0
@@ -228,6 +240,7 @@ def write_mastered_mp3(
 @dataclass(frozen=True)
 class _Written:
     report: MasterReport
+    loudness: Loudness  # of the file, as decoded
     pieces: tuple[EncodedPiece, ...] | None  # None: written in one run, not as pieces
     encoded_frames: int
 
@@ -272,13 +285,16 @@ def _write_pieces(
     template, encoder_delay = encoder
     settings = f"{bitrate}|{LAME_QUALITY}|{gain.gain_db!r}|{gain.ceiling_db!r}"
     key_of = {piece: piece_key(track, piece, settings) for piece in layout.pieces}
+    # A piece's frames are taken where they lay: measured there, they need no decoding.
     missing = {
-        piece: key for piece, key in key_of.items() if stored is None or key not in stored.spans
+        piece: key
+        for piece, key in key_of.items()
+        if stored is None or key not in stored.spans or stored.piece(key).first != piece.first
     }
     entries = []
     try:
         with scratch_path(path) as run, scratch_path(path) as bare:
-            made = _encode_pieces(track, gain, missing, run, bitrate)
+            made = _encode_pieces(track, gain, missing, run, bitrate, encoder_delay)
             with open(bare, "wb") as out, open(run, "rb") as encoded:
                 for first, count, piece in runs_of_frames(layout):
                     if piece is None:
@@ -292,7 +308,7 @@ def _write_pieces(
                     else:
                         assert stored is not None
                         stored.copy(key, out)
-                        entry = replace(stored.piece(key), first=piece.first, count=piece.count)
+                        entry = stored.piece(key)
                     entries.append(entry)
             add_header_frame(bare, temp)
         # Measured as a listener's player decodes it: gapless, from the first sample.
@@ -301,7 +317,7 @@ def _write_pieces(
         log.warning("%s: encoding in one piece (%s)", path.name, exc)
         mastered = MasteredTrack(track, gain)
         encode_blocks(mastered.blocks(), sr, temp, bitrate)
-        return _Written(mastered.report, None, layout.frames)
+        return _Written(mastered.report, measure_file(temp), None, layout.frames)
     report = MasterReport(
         input_lufs=gain.input_lufs,
         output_lufs=gain.output_lufs,
@@ -310,15 +326,22 @@ def _write_pieces(
         limited_seconds=sum(entry.limited for entry in entries) / sr,
         passes=gain.passes,
     )
-    return _Written(report, tuple(entries), sum(piece.count for piece in missing))
+    loudness = track_loudness(track.length, (entry.loudness for entry in entries), sr)
+    return _Written(report, loudness, tuple(entries), sum(piece.count for piece in missing))
 
 
 def _encode_pieces(
-    track: TrackAudio, gain: MasterGain, pieces: dict[Piece, str], run: Path, bitrate: str
+    track: TrackAudio,
+    gain: MasterGain,
+    pieces: dict[Piece, str],
+    run: Path,
+    bitrate: str,
+    encoder_delay: int,
 ) -> dict[str, tuple[tuple[int, int], EncodedPiece]]:
     """Master each of ``pieces`` (a piece and its key) with ``gain`` and encode them all,
-    one after another, in one run of the encoder into ``run``: by key, where each piece's
-    frames lie in ``run`` (byte offset and length), and its record."""
+    one after another, in one run of the encoder into ``run``; then decode the run and
+    measure each piece where it will lie. By key: where each piece's frames lie in
+    ``run`` (byte offset and length), and its record."""
     if not pieces:
         return {}
     sr = track.sample_rate
@@ -331,17 +354,45 @@ def _encode_pieces(
             reports.append(mastered.report)
 
     encode_frames(blocks(), sr, run, bitrate)
+    measured = _measure_run(run, list(pieces), encoder_delay + DECODER_DELAY, sr)
     made = {}
     with mapped(run) as data:
         offsets = frame_offsets(data)
         shares = split_run(offsets, list(pieces))
-        for (piece, key), (a, b), report in zip(pieces.items(), shares, reports, strict=True):
+        for (piece, key), (a, b), report, loudness in zip(
+            pieces.items(), shares, reports, measured, strict=True
+        ):
             if not stands_alone([data[offsets[i] : offsets[i + 1]] for i in range(a, b)]):
                 raise FrameError(f"frames {piece.first} on borrow bits from before them")
             limited = round(report.limited_seconds * sr)
-            record = EncodedPiece(key, piece.first, piece.count, report.max_reduction_db, limited)
+            record = EncodedPiece(
+                key, piece.first, piece.count, report.max_reduction_db, limited, loudness
+            )
             made[key] = ((offsets[a], offsets[b] - offsets[a]), record)
     return made
+
+
+def _measure_run(run: Path, pieces: list[Piece], delay: int, sr: int) -> list[StretchLoudness]:
+    """Decode a run of the encoder over ``pieces`` and measure each piece's frames where
+    the piece lies in the track (frame ``f`` decodes to track samples from ``1152 f -
+    delay``). Each piece starts with frames of silence, so the decoder comes to it as it
+    comes to it in the whole file: the samples are the file's, sample for sample."""
+    meters = [StretchMeter(piece.first * FRAME_SAMPLES - delay, sr) for piece in pieces]
+    bounds = np.cumsum([0] + [piece.count * FRAME_SAMPLES for piece in pieces])
+    position = 0
+    index = 0
+    for block in decoded_blocks(run, sr):
+        while len(block) and index < len(pieces):
+            take = min(len(block), int(bounds[index + 1]) - position)
+            meters[index].add(block[:take])
+            block, position = block[take:], position + take
+            if position == bounds[index + 1]:
+                index += 1
+        if index == len(pieces):
+            break
+    if index < len(pieces):
+        raise FrameError("the encoder's frames decode to fewer samples than they should")
+    return [meter.result() for meter in meters]
 
 
 def _write_silence(out: BinaryIO, template: bytes, first: int, count: int) -> None:

@@ -28,9 +28,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pipeline.atomic import write_text_atomic
+from pipeline.master import StretchLoudness
 from pipeline.model import TrackAudio
 from pipeline.mp3frames import DECODER_DELAY, FRAME_SAMPLES, FrameError, frame_offsets, mapped
 from pipeline.mp3header import audio_start
@@ -116,6 +117,26 @@ class EncodedPiece:
     count: int
     reduction_db: float  # the limiter's deepest gain reduction in the piece
     limited: int  # samples limited by more than 0.1 dB
+    loudness: StretchLoudness  # of its frames, decoded, where they lie in the track
+
+    def to_list(self) -> list[object]:
+        measured = self.loudness
+        return [
+            self.key,
+            self.first,
+            self.count,
+            self.reduction_db,
+            self.limited,
+            measured.first_hop,
+            measured.peak,
+            list(measured.hops),
+        ]
+
+    @classmethod
+    def from_list(cls, data: Sequence[Any]) -> EncodedPiece:
+        key, first, count, reduction, limited, first_hop, peak, hops = data
+        measured = StretchLoudness(int(first_hop), tuple(float(h) for h in hops), float(peak))
+        return cls(str(key), int(first), int(count), float(reduction), int(limited), measured)
 
 
 @dataclass(frozen=True)
@@ -140,7 +161,7 @@ class PieceMap:
             "ceiling_db": self.ceiling_db,
             "input_lufs": self.input_lufs,
             "output_lufs": self.output_lufs,
-            "pieces": [[p.key, p.first, p.count, p.reduction_db, p.limited] for p in self.pieces],
+            "pieces": [piece.to_list() for piece in self.pieces],
         }
 
     @classmethod
@@ -148,10 +169,7 @@ class PieceMap:
         if not isinstance(data, dict) or data.get("format") != PIECES_FORMAT:
             return None
         try:
-            pieces = tuple(
-                EncodedPiece(str(k), int(f), int(c), float(r), int(n))
-                for k, f, c, r, n in data["pieces"]
-            )
+            pieces = tuple(EncodedPiece.from_list(piece) for piece in data["pieces"])
             return cls(
                 file_digest=str(data["file_digest"]),
                 settings=dict(data["settings"]),

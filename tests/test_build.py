@@ -16,6 +16,7 @@ from pipeline.build import BuildOptions, build
 from pipeline.engines.fake import FakeEngine
 from pipeline.errors import EncodeError, ScriptError
 from pipeline.parse import load_script
+from pipeline.paths import file_digest
 from pipeline.plan import plan_locale
 from tests.audio_helpers import decode, find_silences, lufs
 
@@ -246,6 +247,30 @@ def test_a_rebuild_starts_mastering_where_the_last_build_landed(project: Path) -
     path.write_text(json.dumps(data), encoding="utf-8")
     run(project, locales=("en-GB",), force=True)
     assert manifest(project, "en-GB")["mastering"]["gain_passes"] == cold["gain_passes"]
+
+
+def test_an_edit_re_encodes_only_the_pieces_it_changes(project: Path) -> None:
+    run(project, locales=("en-GB",))
+    pieces = project / "out/.cache/pieces/wind-down.en-GB.json"
+    before = json.loads(pieces.read_text(encoding="utf-8"))["pieces"]
+    assert len(before) >= 4  # the pauses of 2 s and more cut the track into pieces
+    script = project / "scripts_src/wind-down.md"
+    edited = SCRIPT.replace("open your eyes.", "slowly open your eyes.")
+    script.write_text(edited, encoding="utf-8")
+    run(project, locales=("en-GB",))
+    after = json.loads(pieces.read_text(encoding="utf-8"))["pieces"]
+    # Every piece before the last sentence keeps its frames; the last is new.
+    assert [p[0] for p in after[:-1]] == [p[0] for p in before[:-1]]
+    assert after[-1][0] != before[-1][0]
+    mp3 = project / "out/wind-down/wind-down.en-GB.mp3"
+    assert json.loads(pieces.read_text(encoding="utf-8"))["file_digest"] == file_digest(mp3)
+    data = manifest(project, "en-GB")
+    assert data["loudness"]["integrated_lufs"] == pytest.approx(-16.0, abs=0.3)
+    assert data["loudness"]["true_peak_dbtp"] <= -1.0
+    assert data["mastering"]["gain_passes"] == 0  # the last gain, kept
+    # With --force nothing is taken from the last build: the gain is searched for again.
+    run(project, locales=("en-GB",), force=True)
+    assert manifest(project, "en-GB")["mastering"]["gain_passes"] > 0
 
 
 def test_force_synthesises_everything_again(project: Path) -> None:

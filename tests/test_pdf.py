@@ -950,3 +950,15 @@ def test_every_project_script(script_path: Path, tmp_path: Path) -> None:
                 assert position >= 0, f"heading {info.title!r} missing or out of order"
         if pdfium is not None:
             render_png(out, f"{script.slug}.{locale}")
+
+
+def test_text_is_measured_as_fpdf2_measures_it_in_every_face() -> None:
+    from pipeline.pdf import FONT_FILES, Document, Font, Geometry
+
+    pdf = Document(Geometry.for_locale("en-GB"))
+    samples = ["Breathe", "in slowly,", "“kindness”", "naïve café", "…", "–", "S2-03", " "]
+    for family, style in FONT_FILES:
+        for size in (9.0, 11.5, 20.0):
+            pdf.use(Font(family, style, size))
+            for text in samples:
+                assert pdf.text_width(text) == pytest.approx(pdf.get_string_width(text), rel=1e-9)

@@ -86,6 +86,21 @@ def test_rendering_through_a_spool_gives_the_same_track(tmp_path: Path) -> None:
         np.testing.assert_array_equal(track.to_array(), expected.to_array())
 
 
+def test_a_fresh_render_and_a_cached_one_are_the_same_bytes(tmp_path: Path) -> None:
+    # Not only the same values: -0.0 and 0.0 are equal, but a rebuild tells its unchanged
+    # pieces by their bytes (pipeline.pieces).
+    plan = make_plan([speech("S1-01", "Settle into a comfortable position.")])
+    engine = FakeEngine(VoiceSpec("fake", model="gb"), tmp_path)
+    cache = SentenceCache(tmp_path / "cache")
+    fresh, stats = render_segments(plan, engine, cache)
+    assert stats.synthesised == 1
+    cached, stats = render_segments(plan, engine, cache)
+    assert stats.cached == 1
+    (first,), (again,) = fresh.values(), cached.values()
+    assert np.signbit(np.asarray(first.audio)[np.asarray(first.audio) == 0]).sum() == 0
+    assert np.asarray(first.audio).tobytes() == np.asarray(again.audio).tobytes()
+
+
 def test_a_sentence_too_long_for_the_engine_is_spoken_in_pieces_in_bounded_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
