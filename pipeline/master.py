@@ -613,8 +613,9 @@ class TruePeakMeter:
             return
         self._best = _true_peak(data, count, self._best)
         done = _HALF_WINDOW + count
-        self._history = data[done - _HALF_WINDOW : done]
-        self._pending = data[done:]
+        # Copies, not views: a view would keep the whole of ``data`` alive.
+        self._history = data[done - _HALF_WINDOW : done].copy()
+        self._pending = data[done:].copy()
 
     def dbtp(self) -> float:
         """The true peak in dBTP of everything added so far, taking what follows as

@@ -55,7 +55,7 @@ from pipeline.mp3frames import (
     FRAME_SAMPLES,
     FrameError,
     frame_offsets,
-    mapped,
+    read_heads,
     silent_frames,
     stands_alone,
 )
@@ -356,13 +356,13 @@ def _encode_pieces(
     encode_frames(blocks(), sr, run, bitrate)
     measured = _measure_run(run, list(pieces), encoder_delay + DECODER_DELAY, sr)
     made = {}
-    with mapped(run) as data:
-        offsets = frame_offsets(data)
+    with open(run, "rb") as stream:
+        offsets = frame_offsets(stream)
         shares = split_run(offsets, list(pieces))
         for (piece, key), (a, b), report, loudness in zip(
             pieces.items(), shares, reports, measured, strict=True
         ):
-            if not stands_alone([data[offsets[i] : offsets[i + 1]] for i in range(a, b)]):
+            if not stands_alone(read_heads(stream, offsets[a:b])):
                 raise FrameError(f"frames {piece.first} on borrow bits from before them")
             limited = round(report.limited_seconds * sr)
             record = EncodedPiece(
@@ -377,22 +377,26 @@ def _measure_run(run: Path, pieces: list[Piece], delay: int, sr: int) -> list[St
     the piece lies in the track (frame ``f`` decodes to track samples from ``1152 f -
     delay``). Each piece starts with frames of silence, so the decoder comes to it as it
     comes to it in the whole file: the samples are the file's, sample for sample."""
-    meters = [StretchMeter(piece.first * FRAME_SAMPLES - delay, sr) for piece in pieces]
-    bounds = np.cumsum([0] + [piece.count * FRAME_SAMPLES for piece in pieces])
-    position = 0
-    index = 0
+    measured: list[StretchLoudness] = []
+    meter: StretchMeter | None = None  # of the piece being decoded
+    left = 0  # its samples still to come
     for block in decoded_blocks(run, sr):
-        while len(block) and index < len(pieces):
-            take = min(len(block), int(bounds[index + 1]) - position)
-            meters[index].add(block[:take])
-            block, position = block[take:], position + take
-            if position == bounds[index + 1]:
-                index += 1
-        if index == len(pieces):
+        while len(block) and len(measured) < len(pieces):
+            if meter is None:
+                piece = pieces[len(measured)]
+                meter = StretchMeter(piece.first * FRAME_SAMPLES - delay, sr)
+                left = piece.count * FRAME_SAMPLES
+            take = min(len(block), left)
+            meter.add(block[:take])
+            block, left = block[take:], left - take
+            if left == 0:  # measured, and let go of
+                measured.append(meter.result())
+                meter = None
+        if len(measured) == len(pieces):
             break
-    if index < len(pieces):
+    if len(measured) < len(pieces):
         raise FrameError("the encoder's frames decode to fewer samples than they should")
-    return [meter.result() for meter in meters]
+    return measured
 
 
 def _write_silence(out: BinaryIO, template: bytes, first: int, count: int) -> None:

@@ -15,11 +15,9 @@ silence made here.
 
 from __future__ import annotations
 
-import contextlib
-import mmap
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 #: Samples every MPEG-1 Layer III frame decodes to.
 FRAME_SAMPLES = 1152
@@ -27,6 +25,8 @@ FRAME_SAMPLES = 1152
 #: delay (LAME's 576); gapless decoders skip both.
 DECODER_DELAY = 529
 
+#: The furthest back a frame's data can start: main_data_begin has 9 bits.
+_MAX_BORROW = 511
 _BITRATES_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 _SAMPLE_RATES = (44100, 48000, 32000)
 
@@ -88,35 +88,67 @@ def read_header(data: bytes | memoryview, at: int = 0) -> FrameHeader:
 
 def split_frames(data: bytes) -> list[bytes]:
     """The frames of ``data``, which must hold whole frames and nothing else."""
-    offsets = frame_offsets(data)
+    offsets = [0]
+    view = memoryview(data)
+    while offsets[-1] < len(data):
+        offsets.append(offsets[-1] + read_header(view, offsets[-1]).length)
+    if offsets[-1] > len(data):
+        raise FrameError(f"the last frame (at byte {offsets[-2]}) is cut short")
     return [data[a:b] for a, b in zip(offsets, offsets[1:], strict=False)]
 
 
-@contextlib.contextmanager
-def mapped(path: Path) -> Iterator[mmap.mmap]:
-    """The bytes of the file at ``path``, mapped (read only, and read in only as used)."""
-    with (
-        open(path, "rb") as stream,
-        mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data,
-    ):
-        yield data
+#: Bytes of a frame that say everything :func:`main_data` reads: header, CRC, side info.
+HEAD_BYTES = 4 + 2 + 32
+_SCAN_READ = 1 << 20
 
 
-def frame_offsets(data: bytes | memoryview | mmap.mmap, start: int = 0) -> list[int]:
-    """Where each frame of ``data`` from ``start`` on begins, and where the last ends: the
-    rest of ``data`` must be whole frames and nothing else."""
-    view = memoryview(data)
-    position = start
-    offsets = [position]
-    while position < len(view):
-        position += read_header(view, position).length
-        if position > len(view):
-            raise FrameError(f"the last frame (at byte {offsets[-1]}) is cut short")
-        offsets.append(position)
-    return offsets
+def scan_frames(stream: BinaryIO, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """``(offset, head)`` of each frame of ``stream`` from byte ``start`` to its end, the
+    head being the frame's first :data:`HEAD_BYTES` bytes (or all of a shorter frame). The
+    stream is read a megabyte at a time, so a long file is never held whole."""
+    lengths: dict[bytes, int] = {}  # a constant-bitrate stream has two kinds of header
+    stream.seek(start)
+    buffer = b""
+    at = start  # the file offset of buffer[0]
+    position = start  # the next frame's offset
+    while True:
+        index = position - at
+        if len(buffer) - index < HEAD_BYTES:
+            buffer, at, index = buffer[index:] + stream.read(_SCAN_READ), position, 0
+            if not buffer:
+                return
+        kind = buffer[index : index + 4]
+        length = lengths.get(kind)
+        if length is None:
+            length = lengths[kind] = read_header(buffer, index).length
+        yield position, buffer[index : index + min(HEAD_BYTES, length)]
+        position += length
+        if position - at > len(buffer):  # the frame runs past what was read
+            buffer += stream.read(position - at - len(buffer) + _SCAN_READ)
+            if position - at > len(buffer):
+                raise FrameError(f"the last frame (at byte {position - length}) is cut short")
 
 
-def main_data(frame: bytes | memoryview) -> tuple[int, int]:
+def frame_offsets(stream: BinaryIO, start: int = 0) -> list[int]:
+    """Where each frame of ``stream`` from byte ``start`` on begins, and where the last
+    ends."""
+    offsets = []
+    end = start
+    for offset, head in scan_frames(stream, start):
+        offsets.append(offset)
+        end = offset + read_header(head).length
+    return [*offsets, end]
+
+
+def read_heads(stream: BinaryIO, offsets: Iterable[int]) -> Iterator[bytes]:
+    """The head (as :func:`scan_frames` gives it) of the frame at each of ``offsets``,
+    read as asked for."""
+    for offset in offsets:
+        stream.seek(offset)
+        yield stream.read(HEAD_BYTES)
+
+
+def main_data(frame: bytes) -> tuple[int, int]:
     """``(main_data_begin, bits)``: how many bytes back the frame's audio data starts, and
     how many bits of it there are (0 for a frame of digital silence)."""
     header = read_header(frame)
@@ -139,11 +171,14 @@ def main_data(frame: bytes | memoryview) -> tuple[int, int]:
     return field(0, 9), total
 
 
-def stands_alone(frames: Sequence[bytes | memoryview]) -> bool:
-    """True when every frame of ``frames`` that carries audio finds all of its data within
-    ``frames``: the run decodes the same after whatever frames precede it."""
+def stands_alone(frames: Iterable[bytes]) -> bool:
+    """True when every frame of ``frames`` (whole, or their heads, see :func:`scan_frames`)
+    that carries audio finds all of its data within ``frames``: the run decodes the same
+    after whatever frames precede it."""
     available = 0  # reservoir bytes the run itself has put down so far
     for frame in frames:
+        if available >= _MAX_BORROW:
+            return True  # no frame can reach back further than this
         begin, bits = main_data(frame)
         if bits and begin > available:
             return False

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 from pipeline.atomic import write_text_atomic
 from pipeline.master import StretchLoudness
 from pipeline.model import TrackAudio
-from pipeline.mp3frames import DECODER_DELAY, FRAME_SAMPLES, FrameError, frame_offsets, mapped
+from pipeline.mp3frames import DECODER_DELAY, FRAME_SAMPLES, FrameError, frame_offsets
 from pipeline.mp3header import audio_start
 
 log = logging.getLogger(__name__)
@@ -229,8 +229,8 @@ def stored_frames(path: Path, piece_map: PieceMap, file_digest: str) -> StoredFr
     if file_digest != piece_map.file_digest:
         return None
     try:
-        with mapped(path) as data:
-            offsets = frame_offsets(data, audio_start(data[:10]))
+        with open(path, "rb") as stream:
+            offsets = frame_offsets(stream, audio_start(stream.read(10)))
     except (OSError, ValueError) as exc:  # FrameError is a ValueError, as is an empty file's
         log.debug("not reusing %s: %s", path, exc)
         return None
