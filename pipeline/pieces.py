@@ -119,6 +119,10 @@ class EncodedPiece:
     limited: int  # samples limited by more than 0.1 dB
     loudness: StretchLoudness  # of its frames, decoded, where they lie in the track
 
+    @property
+    def piece(self) -> Piece:
+        return Piece(self.first, self.count)
+
     def to_list(self) -> list[object]:
         measured = self.loudness
         return [
