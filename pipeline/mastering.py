@@ -7,8 +7,12 @@ measured, and when it misses, the track is mastered again with the aim corrected
 measured, and encoded again. :class:`MasterHint` keeps where the last build of a track
 landed, so the next one (after a small edit, say) aims right the first time.
 
-The stages stay apart: :mod:`pipeline.master` finds the gain and limits, :mod:`pipeline.encode`
-encodes and tags, :mod:`pipeline.master`'s :func:`~pipeline.master.measure_file` measures.
+The file is laid out as pieces (:mod:`pipeline.pieces`): only what sounds is mastered,
+encoded, decoded and measured, and a rebuild keeps the frames (and the measurements) of the
+pieces it did not change.
+
+The stages stay apart: :mod:`pipeline.master` finds the gain, limits and measures,
+:mod:`pipeline.encode` encodes and tags, :mod:`pipeline.pieces` lays the frames out.
 """
 
 from __future__ import annotations
@@ -131,10 +135,11 @@ def write_mastered_mp3(
 
     The encoder changes both: LAME lowers the level of a low-bitrate mono stream by about
     0.45 dB, and its quantisation noise can push true peaks up, more so for full-band
-    audio. So the encoded file is measured (:func:`measure_file`), and when it misses, the
-    track is mastered again with the target and ceiling corrected by what was measured,
-    and encoded again. Tags are written last, then the file is renamed into place. A track
-    still more than :data:`PROMISED_TOLERANCE_LU` off target, or over the peak limit, after
+    audio. So the encoded file is measured (each piece's frames decoded where they lie,
+    :func:`~pipeline.master.track_loudness`), and when it misses, the track is mastered
+    again with the target and ceiling corrected by what was measured, and encoded again.
+    Tags are written last, then the file is renamed into place. A track still more than
+    :data:`PROMISED_TOLERANCE_LU` off target, or over the peak limit, after
     :data:`ENCODE_ATTEMPTS` encodes raises :class:`EncodeError`, and ``path`` is untouched.
 
     The file is laid out as pieces (:mod:`pipeline.pieces`): only what sounds is mastered
@@ -143,8 +148,8 @@ def write_mastered_mp3(
     its frames, and only the changed pieces are encoded. The file is measured all the same,
     and mastered afresh if that misses.
 
-    The master streams straight into the encoder and the encoded file is measured as it
-    is decoded, so an hour-long track never exists whole in memory, before or after.
+    The master streams straight into the encoder and the encoded frames are measured as
+    they are decoded, so an hour-long track never exists whole in memory, before or after.
     """
     track = as_track(samples, sr)
     path = Path(path)
