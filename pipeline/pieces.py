@@ -1,8 +1,8 @@
 """An MP3 laid out as pieces: stretches that sound, each encoded from the master, and
 between them frames of digital silence made without the encoder.
 
-Why: a track here is mostly silence, and LAME spends a fifth as much time on a second of
-silence as on a second of speech, for frames that always come out the same. And a track
+Why: a track here is mostly silence, and the encoder would still analyse every second of
+it, for frames that always come out the same (the decoder makes zeros of them). And a track
 rebuilt after a small edit is the same as before in most of its pieces: a piece whose
 master is unchanged (same samples, same gain) keeps the frames the last build encoded, and
 only the pieces that changed go to the encoder.
