@@ -162,6 +162,8 @@ def test_a_track_in_pieces_decodes_like_the_same_master_encoded_whole(tmp_path):
     for start, stop in track.spans():
         quiet[max(start - GUARD, 0) : stop + GUARD] = False
     assert not pieces[quiet].any()
+    # The encoder's run and the bare frames were scratch files: none is left.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pieces.mp3", "whole.mp3"]
     loudness = measure_file(tmp_path / "pieces.mp3")
     assert loudness.integrated_lufs == pytest.approx(result.loudness.integrated_lufs, abs=0.011)
     assert loudness.integrated_lufs == pytest.approx(-16.0, abs=0.3)
