@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.build import BuildOptions, build, engine_for, load_scripts  # noqa: E402
 from pipeline.check import find_scripts  # noqa: E402
+from pipeline.model import SAMPLE_RATE  # noqa: E402
 from pipeline.plan import plan_locale  # noqa: E402
 from pipeline.voices import resolve_voice  # noqa: E402
 
@@ -48,54 +50,49 @@ def timed(fn):
     return result, time.perf_counter() - started, cpu_seconds() - cpu
 
 
-def encode_seconds(tracks: list[Path]) -> float:
-    """CPU seconds of one encode of each track's audio at the shipped settings (the
-    audio decoded from the built file first, untimed)."""
+def encode_seconds(audio: Iterable[bytes]) -> float:
+    """CPU seconds of one encode at the shipped settings of each of ``audio`` (float32
+    samples at 44.1 kHz), encoded one after another."""
     import subprocess
 
     from pipeline.encode import encoder_command
-    from pipeline.ffmpeg import decode_file
 
     total = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        for track in tracks:
-            samples = decode_file(track).tobytes()
+        for samples in audio:
+            command = encoder_command(SAMPLE_RATE, Path(tmp) / "encoded.mp3")
             before = cpu_seconds()
-            command = encoder_command(44100, Path(tmp) / "encoded.mp3")
             subprocess.run(command, input=samples, check=True)
             total += cpu_seconds() - before
     return total
 
 
-def speech_encode_seconds(project: Path, slug: str) -> float:
-    """CPU seconds of one encode, at the shipped settings, of every piece of ``slug``'s
-    tracks (what an edit at the very start of the script must encode again: the samples
-    after it all move), the audio decoded from the built files first, untimed."""
-    import subprocess
-
-    from pipeline.encode import encoder_command, encoder_frame_format
+def decoded_tracks(tracks: list[Path]) -> Iterator[bytes]:
+    """Each built track's audio, decoded."""
     from pipeline.ffmpeg import decode_file
-    from pipeline.model import SAMPLE_RATE
+
+    for track in tracks:
+        yield decode_file(track).tobytes()
+
+
+def decoded_speech(project: Path, slug: str) -> Iterator[bytes]:
+    """The pieces of each of ``slug``'s built tracks, decoded: what an edit at the very start
+    of the script must encode again (the samples after it all move)."""
+    from pipeline.encode import encoder_frame_format
+    from pipeline.ffmpeg import decode_file
     from pipeline.mp3frames import DECODER_DELAY
     from pipeline.pieces import PieceMap
 
-    total = 0.0
-    with tempfile.TemporaryDirectory() as tmp:
-        for mp3 in sorted((project / "out" / slug).glob("*.mp3")):
-            pieces = PieceMap.read(project / "out" / ".cache" / "pieces" / f"{mp3.stem}.json")
-            if pieces is None:
-                continue
-            decoded = decode_file(mp3)
-            delay = encoder_frame_format()[1] + DECODER_DELAY
-            speech = b"".join(
-                decoded[max(p.piece.start - delay, 0) : p.piece.stop - delay].tobytes()
-                for p in pieces.pieces
-            )
-            command = encoder_command(SAMPLE_RATE, Path(tmp) / "speech.mp3")
-            before = cpu_seconds()
-            subprocess.run(command, input=speech, check=True)
-            total += cpu_seconds() - before
-    return total
+    delay = encoder_frame_format()[1] + DECODER_DELAY
+    for mp3 in sorted((project / "out" / slug).glob("*.mp3")):
+        pieces = PieceMap.read(project / "out" / ".cache" / "pieces" / f"{mp3.stem}.json")
+        if pieces is None:
+            continue
+        decoded = decode_file(mp3)
+        yield b"".join(
+            decoded[max(p.piece.start - delay, 0) : p.piece.stop - delay].tobytes()
+            for p in pieces.pieces
+        )
 
 
 def raw_engine_seconds(project: Path, voice: str | None) -> tuple[float, int]:
@@ -174,8 +171,8 @@ def main() -> None:
         audio_s = sum(r.duration for r in cold)
         raw_s, sentences = raw_engine_seconds(project, args.voice)
         mp3s = [project / "out" / r.job.slug / r.files["mp3"] for r in cold]
-        encode_s = encode_seconds(mp3s)
-        floor_s = speech_encode_seconds(project, cold[0].job.slug)
+        encode_s = encode_seconds(decoded_tracks(mp3s))
+        floor_s = encode_seconds(decoded_speech(project, cold[0].job.slug))
         _, again_s, _ = timed(lambda: build(paths, options))
         edits = []
         for where in ("first", "middle", "last"):

@@ -294,7 +294,7 @@ def _write_pieces(
     missing = {
         piece: key
         for piece, key in key_of.items()
-        if stored is None or key not in stored.spans or stored.piece(key).first != piece.first
+        if stored is None or key not in stored.spans or stored.pieces[key].first != piece.first
     }
     entries = []
     try:
@@ -313,7 +313,7 @@ def _write_pieces(
                     else:
                         assert stored is not None
                         stored.copy(key, out)
-                        entry = stored.piece(key)
+                        entry = stored.pieces[key]
                     entries.append(entry)
             add_header_frame(bare, temp)
         # Measured as a listener's player decodes it: gapless, from the first sample.

@@ -722,8 +722,8 @@ class Document(FPDF):
     def text_width(self, text: str) -> float:
         """What :meth:`get_string_width` gives for ``text`` in the current font, summed
         straight from the font's advance widths when fpdf2 would do just that (no text
-        shaping, spacing or stretching, left-to-right text): it builds styled fragments
-        first, which costs a third of a script's typesetting."""
+        shaping, spacing or stretching, left-to-right text), without the styled fragments
+        that it builds first for every word measured."""
         font = self.current_font
         plain = (
             self.is_ttf_font

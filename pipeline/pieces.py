@@ -204,10 +204,8 @@ class StoredFrames:
 
     path: Path
     spans: dict[str, tuple[int, int]]  # key -> (byte offset, byte length) in the file
+    pieces: dict[str, EncodedPiece]  # key -> the piece's record
     piece_map: PieceMap
-
-    def piece(self, key: str) -> EncodedPiece:
-        return next(piece for piece in self.piece_map.pieces if piece.key == key)
 
     def copy(self, key: str, out: BinaryIO) -> None:
         """Write the frames of piece ``key`` to ``out``."""
@@ -245,7 +243,7 @@ def stored_frames(path: Path, piece_map: PieceMap, file_digest: str) -> StoredFr
             return None
         # Frame 0 of the map is the first after the file's header frame.
         spans[piece.key] = (offsets[piece.first + 1], offsets[end + 1] - offsets[piece.first + 1])
-    return StoredFrames(path, spans, piece_map)
+    return StoredFrames(path, spans, {p.key: p for p in piece_map.pieces}, piece_map)
 
 
 def runs_of_frames(plan: PiecePlan) -> Iterable[tuple[int, int, Piece | None]]:
